@@ -1,0 +1,225 @@
+"""Load config.yaml once into typed, validated models; every problem reported with its key path."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from monitor.classify.rules import TopicRules
+from monitor.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+NAME_PATTERN = r"^[a-z0-9_-]+$"
+
+
+def parse_duration(value: object) -> timedelta:
+    """``30s``, ``10m``, ``2h``, ``1d`` or a number of seconds."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(str(value))
+        if not match:
+            raise ValueError(f"not a duration: {value!r} (use e.g. 30s, 10m, 2h)")
+        seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if seconds <= 0:
+        raise ValueError("a duration must be positive")
+    return timedelta(seconds=seconds)
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=64)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Defaults(_Strict):
+    interval: Duration = timedelta(minutes=10)
+
+
+class FeedConfig(_Strict):
+    """One RSS/Atom/JSON feed polled on a schedule."""
+
+    name: Name
+    url: str
+    interval: Duration | None = None
+    full_text: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", url):
+            raise ValueError(f"not an http(s) URL: {url!r}")
+        return url
+
+
+class SpiderConfig(BaseModel):
+    """One Scrapy spider run on a schedule; keys other than these are the spider's settings."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    name: Name
+    spider: str
+    url: str | None = None
+    interval: Duration | None = None
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class NotifierConfig(_Strict):
+    """Where alerts go. An empty ``url`` disables the notifier (with a warning)."""
+
+    name: Name
+    type: Literal["slack", "webhook"]
+    url: str = ""
+    secret: str | None = None
+    topics: list[str] | None = None
+    timeout: Duration = timedelta(seconds=10)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.url.strip())
+
+    def wants(self, topics: list[str]) -> bool:
+        return self.topics is None or bool(set(self.topics) & set(topics))
+
+
+class Config(_Strict):
+    """The whole validated configuration."""
+
+    path: Path = Path("config.yaml")
+    database: Path = Path("monitor.db")
+    user_agent: str = "newsmonitor/0.1 (+https://example.org/contact)"
+    defaults: Defaults = Defaults()
+    feeds: list[FeedConfig] = []
+    spiders: list[SpiderConfig] = []
+    topics: dict[str, TopicRules] = Field(min_length=1)
+    notifiers: list[NotifierConfig] = []
+    concurrency: int = Field(default=16, ge=1, le=256)
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Config:
+        seen: set[str] = set()
+        for kind, items in (("feeds", self.feeds), ("spiders", self.spiders)):
+            for item in items:
+                if item.name in seen:
+                    raise ValueError(f"{kind}: source name {item.name!r} is used twice")
+                seen.add(item.name)
+        names = [n.name for n in self.notifiers]
+        if len(names) != len(set(names)):
+            raise ValueError("notifiers: a notifier name is used twice")
+        for n in self.notifiers:
+            unknown = set(n.topics or []) - set(self.topics)
+            if unknown:
+                raise ValueError(f"notifiers: {n.name}: unknown topics {sorted(unknown)}")
+        return self
+
+    def interval_of(self, source: FeedConfig | SpiderConfig) -> timedelta:
+        return source.interval or self.defaults.interval
+
+    @property
+    def enabled_notifiers(self) -> list[NotifierConfig]:
+        return [n for n in self.notifiers if n.enabled]
+
+
+def expand_env(
+    raw: Any, env: dict[str, str], problems: list[tuple[str, str]], key: str = ""
+) -> Any:
+    """Replace ``${VAR}`` and ``${VAR:-default}`` in every string of the raw YAML tree."""
+    if isinstance(raw, dict):
+        return {
+            k: expand_env(v, env, problems, f"{key}.{k}" if key else str(k)) for k, v in raw.items()
+        }
+    if isinstance(raw, list):
+        return [expand_env(v, env, problems, f"{key}[{i}]") for i, v in enumerate(raw)]
+    if not isinstance(raw, str):
+        return raw
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        problems.append((key, f"environment variable {name} is not set"))
+        return ""
+
+    return _VAR.sub(substitute, raw)
+
+
+def _key_path(loc: tuple[int | str, ...], raw: dict[str, Any]) -> str:
+    """Render a pydantic error location as ``feeds[2].url``, naming list items where possible."""
+    out = ""
+    node: Any = raw
+    for part in loc:
+        if isinstance(part, int):
+            name = (
+                node[part].get("name")
+                if isinstance(node, list) and part < len(node) and isinstance(node[part], dict)
+                else None
+            )
+            out += f"[{part}]" if not name else f"[{part}:{name}]"
+        else:
+            out += f".{part}" if out else str(part)
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            node = None
+    return out
+
+
+def load_config(path: str | Path, env: dict[str, str] | None = None) -> Config:
+    """Read, expand and validate a config file; raise ConfigError listing every problem."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(str(path), [("", "file not found")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), [("", f"cannot read: {exc}")]) from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(str(path), [("", f"not valid YAML: {exc}")]) from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(str(path), [("", "the top level must be a mapping")])
+    problems: list[tuple[str, str]] = []
+    expanded = expand_env(raw, dict(os.environ if env is None else env), problems)
+    try:
+        config = Config.model_validate({**expanded, "path": path})
+    except ValidationError as exc:
+        for err in exc.errors():
+            problems.append(
+                (_key_path(err["loc"], expanded), err["msg"].removeprefix("Value error, "))
+            )
+        raise ConfigError(str(path), problems) from None
+    if problems:
+        raise ConfigError(str(path), problems)
+    if not config.database.is_absolute():
+        config = config.model_copy(update={"database": path.parent / config.database})
+    for n in config.notifiers:
+        if not n.enabled:
+            log.warning("notifier %s is disabled: its url is empty", n.name)
+    return config
