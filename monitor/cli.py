@@ -1,0 +1,341 @@
+"""The ``monitor`` command: the only place errors become exit codes and messages.
+
+Exit status: 0 success, 2 bad usage or bad config, 1 any other failure. A failing source is
+never a failure of a command: it is recorded on the source and shown by ``monitor feeds``.
+Heavy modules are imported inside each command so ``monitor --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from monitor.errors import ConfigError, MonitorError
+
+if TYPE_CHECKING:
+    from monitor.config import Config
+
+Command = Callable[[argparse.Namespace], int]
+COMMANDS: dict[str, Command] = {}
+
+
+def command(name: str) -> Callable[[Command], Command]:
+    """Register a subcommand implementation under ``name``."""
+
+    def register(func: Command) -> Command:
+        COMMANDS[name] = func
+        return func
+
+    return register
+
+
+def load(args: argparse.Namespace) -> Config:
+    from monitor.config import load_config
+
+    return load_config(args.config)
+
+
+def _print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False, default=str) + "\n")
+
+
+# -- commands -------------------------------------------------------------------------------
+
+
+@command("run")
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run the daemon until SIGTERM or SIGINT."""
+    from monitor.daemon import run_daemon
+
+    run_daemon(load(args))
+    return 0
+
+
+@command("poll")
+def cmd_poll(args: argparse.Namespace) -> int:
+    """One pass over every feed, then deliver what it enqueued."""
+    from monitor.service import Service
+
+    config = load(args)
+
+    async def once() -> int:
+        async with Service(config) as service:
+            report = await service.poll_all()
+            delivery = await service.deliver()
+        ingest = report.ingest
+        assert ingest is not None
+        print(
+            f"{report.sources} feeds polled ({report.failed} failed): {ingest.seen} entries,"
+            f" {ingest.new} new, {ingest.matched} matched, {ingest.alerts} alerts queued;"
+            f" {delivery.sent} sent, {delivery.retrying} to retry, {delivery.failed} failed"
+        )
+        return 0
+
+    return asyncio.run(once())
+
+
+@command("deliver")
+def cmd_deliver(args: argparse.Namespace) -> int:
+    """Try every pending alert once now."""
+    from monitor.service import Service
+
+    config = load(args)
+
+    async def once() -> int:
+        async with Service(config) as service:
+            report = await service.deliver()
+        print(f"{report.sent} sent, {report.retrying} to retry, {report.failed} failed")
+        return 0
+
+    return asyncio.run(once())
+
+
+@command("crawl")
+def cmd_crawl(args: argparse.Namespace) -> int:
+    """Run the named spiders (all when none is named) once."""
+    config = load(args)
+    if not config.spiders:
+        print("no spiders are configured")
+        return 0
+    raise MonitorError("spider crawls are not available yet")
+
+
+@command("classify")
+def cmd_classify(args: argparse.Namespace) -> int:
+    """Classify JSON Lines (or one plain-text article) without storing anything."""
+    from monitor.classify import Classifier
+
+    classifier = Classifier(load(args).topics)
+    source = sys.stdin if args.file in (None, "-") else open(args.file, encoding="utf-8")  # noqa: SIM115
+    with source:
+        data = source.read()
+    status = 0
+    for row in _classify_inputs(data):
+        if isinstance(row, str):
+            print(row, file=sys.stderr)
+            status = 1
+            continue
+        text = row.get("text") or row.get("summary") or ""
+        result = classifier.classify(str(row.get("title") or ""), str(text))
+        _print_json({"id": row.get("id"), **result.as_dict()})
+    return status
+
+
+def _classify_inputs(data: str) -> list[dict[str, Any] | str]:
+    """Rows to classify, or error strings for lines that are not JSON objects."""
+    if not data.lstrip().startswith("{"):
+        lines = data.strip().splitlines()
+        title = lines[0] if lines else ""
+        return [{"id": None, "title": title, "text": "\n".join(lines[1:])}]
+    rows: list[dict[str, Any] | str] = []
+    for number, line in enumerate(data.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            rows.append(f"line {number}: not valid JSON: {exc.msg}")
+            continue
+        if not isinstance(row, dict):
+            rows.append(f"line {number}: expected a JSON object")
+            continue
+        rows.append(row)
+    return rows
+
+
+@command("check-config")
+def cmd_check_config(args: argparse.Namespace) -> int:
+    """Validate the config and print what would run."""
+    config = load(args)
+    print(f"config {config.path}: OK")
+    print(f"database: {config.database}")
+    print(f"feeds ({len(config.feeds)}):")
+    for f in config.feeds:
+        print(f"  {f.name:24} every {_human(config.interval_of(f).total_seconds()):>6}  {f.url}")
+    print(f"spiders ({len(config.spiders)}):")
+    for s in config.spiders:
+        every = _human(config.interval_of(s).total_seconds())
+        print(f"  {s.name:24} every {every:>6}  {s.spider} {s.url or ''}")
+    print(f"topics: {', '.join(config.topics)}")
+    print(f"notifiers ({len(config.notifiers)}):")
+    for n in config.notifiers:
+        state = "enabled" if n.enabled else "DISABLED (empty url)"
+        topics = ", ".join(n.topics) if n.topics else "all topics"
+        print(f"  {n.name:24} {n.type:8} {state}; {topics}")
+    return 0
+
+
+def _human(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
+@command("matches")
+def cmd_matches(args: argparse.Namespace) -> int:
+    """Recent matches, newest first."""
+    from monitor.config import parse_duration
+    from monitor.store import Store
+
+    config = load(args)
+    since = parse_duration(args.since) if args.since else None
+    store = Store(config.database)
+    rows = store.recent_matches(since=since, topic=args.topic, limit=args.limit)
+    store.close()
+    fmt = args.format or ("table" if sys.stdout.isatty() else "json")
+    if fmt == "json":
+        for row in rows:
+            _print_json(
+                {
+                    **row,
+                    "why": json.loads(row["why"] or "[]"),
+                    "entities": json.loads(row["entities"] or "[]"),
+                }
+            )
+    elif fmt == "csv":
+        writer = csv.writer(sys.stdout)
+        columns = ["matched_at", "topic", "score", "source", "title", "url", "why"]
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow([row[c] for c in columns])
+    else:
+        _matches_table(rows)
+    return 0
+
+
+def _matches_table(rows: list[dict[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{len(rows)} matches", show_lines=False)
+    for column in ("matched", "topic", "score", "source", "title", "why"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        title = f"[link={row['url']}]{row['title'] or row['url']}[/link]"
+        why = ", ".join(json.loads(row["why"] or "[]"))
+        table.add_row(
+            row["matched_at"][:16], row["topic"], f"{row['score']:.2f}", row["source"], title, why
+        )
+    Console().print(table)
+
+
+@command("feeds")
+def cmd_feeds(args: argparse.Namespace) -> int:
+    """Health of every source."""
+    from monitor.store import Store
+
+    config = load(args)
+    store = Store(config.database)
+    store.sync_sources(
+        [(f.name, "feed", f.url) for f in config.feeds]
+        + [(s.name, "spider", s.url) for s in config.spiders]
+    )
+    configured = {f.name for f in config.feeds} | {s.name for s in config.spiders}
+    rows = [r for r in store.source_rows() if r["name"] in configured]
+    store.close()
+    if args.format == "json" or (args.format is None and not sys.stdout.isatty()):
+        for row in rows:
+            _print_json(row)
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{len(rows)} sources")
+    for column in (
+        "name",
+        "kind",
+        "last success",
+        "failures",
+        "last error",
+        "next poll",
+        "articles",
+    ):
+        table.add_column(column, overflow="fold")
+    for r in rows:
+        failures = r["consecutive_failures"] or 0
+        style = "red" if failures else ""
+        table.add_row(
+            r["name"],
+            r["kind"],
+            r["last_success"] or "never",
+            str(failures),
+            r["last_error"] or "",
+            r["next_poll"] or "",
+            str(r["articles_total"] or 0),
+            style=style,
+        )
+    Console().print(table)
+    return 0
+
+
+# -- argument parsing -----------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        default=os.environ.get("MONITOR_CONFIG", "config.yaml"),
+        help="config file (default: $MONITOR_CONFIG, else ./config.yaml)",
+    )
+    common.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+    parser = argparse.ArgumentParser(
+        prog="monitor",
+        description="Watch news sources and alert a team when a prisoner-swap or diplomacy story breaks.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, help_text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[common], help=help_text, description=help_text)
+
+    add("run", "run the daemon: poll, crawl and deliver until SIGTERM/SIGINT")
+    poll = add("poll", "one pass over every feed, then deliver, then exit")
+    poll.add_argument("--once", action="store_true", help="poll once and exit (the only mode)")
+    crawl = add("crawl", "run spiders once through the same pipeline")
+    crawl.add_argument("names", nargs="*", metavar="NAME")
+    add("deliver", "try every pending alert once now")
+    classify = add("classify", "classify JSON Lines or one plain-text article; store nothing")
+    classify.add_argument("file", nargs="?", metavar="FILE|-")
+    add("check-config", "validate the config and print what would run")
+    matches = add("matches", "recent matches")
+    matches.add_argument("--since", help="e.g. 24h, 7d")
+    matches.add_argument("--topic")
+    matches.add_argument("--limit", type=int, default=50)
+    matches.add_argument("--format", choices=["table", "json", "csv"])
+    feeds = add("feeds", "health of every source")
+    feeds.add_argument("--format", choices=["table", "json"])
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    try:
+        return COMMANDS[args.command](args)
+    except ConfigError as exc:
+        print(f"config error:\n{exc}", file=sys.stderr)
+        return 2
+    except MonitorError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

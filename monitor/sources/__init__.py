@@ -1,0 +1,1 @@
+"""Where articles come from: feeds (fetched with httpx, parsed off the event loop) and spiders."""

@@ -1,0 +1,322 @@
+"""The only module that touches SQLite: schema, migrations, and the queries the service needs.
+
+WAL mode, one writer (the process that owns the ``Store``), batched transactions through
+``Store.atomic()``. Readers such as ``monitor matches`` or Datasette may run beside the daemon.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from monitor.models import Article, Classification
+
+SCHEMA_VERSION = 1
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime | None) -> str | None:
+    """Timestamps are stored as ISO 8601 strings in UTC, which sort and compare as text."""
+    return None if moment is None else moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class AlertRow:
+    """One alert in the outbox."""
+
+    id: str
+    notifier: str
+    article_id: int
+    payload: dict[str, Any]
+    status: str
+    attempts: int
+    last_error: str | None
+
+
+class Store:
+    """The SQLite log: articles, matches, alerts (the outbox) and source health."""
+
+    def __init__(self, path: str | Path) -> None:
+        path = Path(path)
+        if str(path) != ":memory:":
+            path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
+        self.db = sqlite_utils.Database(conn)
+        self.path = path
+        self.db.execute("PRAGMA busy_timeout = 30000")
+        self.db.enable_wal()
+        self.db.execute("PRAGMA synchronous = NORMAL")
+        self.db.execute("PRAGMA foreign_keys = ON")
+        self._migrate()
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def atomic(self) -> Iterator[Store]:
+        """One transaction (nested calls become savepoints)."""
+        with self.db.atomic():
+            yield self
+
+    # -- schema -------------------------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version >= SCHEMA_VERSION:
+            return
+        with self.db.atomic():
+            self._create_v1()
+            self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _create_v1(self) -> None:
+        db = self.db
+        db["articles"].create(
+            {
+                "id": int,
+                "url": str,
+                "title": str,
+                "source": str,
+                "published": str,
+                "fetched_at": str,
+                "summary": str,
+                "text": str,
+                "guid": str,
+                "author": str,
+                "language": str,
+            },
+            pk="id",
+            not_null={"url", "source", "fetched_at"},
+            if_not_exists=True,
+        )
+        db["articles"].create_index(["url"], unique=True, if_not_exists=True)
+        db["articles"].create_index(["published"], if_not_exists=True)
+        if not db["articles"].detect_fts():
+            db["articles"].enable_fts(["title", "summary", "text"], create_triggers=True)
+        db["matches"].create(
+            {
+                "id": int,
+                "article_id": int,
+                "topic": str,
+                "score": float,
+                "why": str,
+                "entities": str,
+                "matched_at": str,
+            },
+            pk="id",
+            foreign_keys=[("article_id", "articles", "id")],
+            not_null={"article_id", "topic", "score", "matched_at"},
+            if_not_exists=True,
+        )
+        db["matches"].create_index(["article_id", "topic"], unique=True, if_not_exists=True)
+        db["matches"].create_index(["matched_at"], if_not_exists=True)
+        db["alerts"].create(
+            {
+                "id": str,
+                "notifier": str,
+                "article_id": int,
+                "topics": str,
+                "payload": str,
+                "status": str,
+                "attempts": int,
+                "last_error": str,
+                "created_at": str,
+                "next_attempt_at": str,
+                "sent_at": str,
+            },
+            pk="id",
+            foreign_keys=[("article_id", "articles", "id")],
+            not_null={"notifier", "article_id", "status", "attempts", "created_at"},
+            defaults={"status": "pending", "attempts": 0},
+            if_not_exists=True,
+        )
+        db["alerts"].create_index(["status", "next_attempt_at"], if_not_exists=True)
+        db["sources"].create(
+            {
+                "name": str,
+                "kind": str,
+                "url": str,
+                "last_success": str,
+                "last_error": str,
+                "last_error_at": str,
+                "consecutive_failures": int,
+                "next_poll": str,
+                "last_polled": str,
+                "articles_total": int,
+            },
+            pk="name",
+            defaults={"consecutive_failures": 0, "articles_total": 0},
+            if_not_exists=True,
+        )
+
+    # -- articles and matches ---------------------------------------------------------------
+
+    def article_id(self, url: str) -> int | None:
+        row = self.db.execute("SELECT id FROM articles WHERE url = ?", [url]).fetchone()
+        return None if row is None else int(row[0])
+
+    def known_urls(self, urls: list[str]) -> set[str]:
+        """Which of these canonical URLs are stored already (one query per 500)."""
+        known: set[str] = set()
+        for start in range(0, len(urls), 500):
+            chunk = urls[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.execute(f"SELECT url FROM articles WHERE url IN ({marks})", chunk)
+            known.update(r[0] for r in rows)
+        return known
+
+    def insert_article(self, article: Article, fetched_at: datetime | None = None) -> int | None:
+        """Store an article; None when its URL is stored already."""
+        cursor = self.db.execute(
+            "INSERT OR IGNORE INTO articles (url, title, source, published, fetched_at, summary,"
+            " text, guid, author, language) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                article.url,
+                article.title,
+                article.source,
+                iso(article.published),
+                iso(fetched_at or utcnow()),
+                article.summary,
+                article.text,
+                article.guid,
+                article.author,
+                article.language,
+            ],
+        )
+        return int(cursor.lastrowid) if cursor.rowcount else None
+
+    def record_matches(self, article_id: int, result: Classification) -> list[str]:
+        """Record one match row per matching topic; returns the topics that were new."""
+        entities = json.dumps([e.as_dict() for e in result.entities], ensure_ascii=False)
+        new: list[str] = []
+        for topic in result.topics:
+            cursor = self.db.execute(
+                "INSERT OR IGNORE INTO matches (article_id, topic, score, why, entities, matched_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    article_id,
+                    topic,
+                    result.scores.get(topic, 0.0),
+                    json.dumps(result.why.get(topic, []), ensure_ascii=False),
+                    entities,
+                    iso(utcnow()),
+                ],
+            )
+            if cursor.rowcount:
+                new.append(topic)
+        return new
+
+    # -- alerts (the outbox) ----------------------------------------------------------------
+
+    def enqueue_alert(
+        self,
+        alert_id: str,
+        notifier: str,
+        article_id: int,
+        topics: list[str],
+        payload: dict[str, Any],
+    ) -> bool:
+        """Persist an alert before anything is sent; False when it exists already."""
+        now = iso(utcnow())
+        cursor = self.db.execute(
+            "INSERT OR IGNORE INTO alerts (id, notifier, article_id, topics, payload, status,"
+            " attempts, created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
+            [alert_id, notifier, article_id, json.dumps(topics), json.dumps(payload), now, now],
+        )
+        return bool(cursor.rowcount)
+
+    def due_alerts(self, now: datetime | None = None, limit: int = 500) -> list[AlertRow]:
+        """Pending alerts whose next attempt is due, oldest first."""
+        rows = self.db.execute(
+            "SELECT id, notifier, article_id, payload, status, attempts, last_error FROM alerts"
+            " WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY created_at LIMIT ?",
+            [iso(now or utcnow()), limit],
+        ).fetchall()
+        return [AlertRow(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5], r[6]) for r in rows]
+
+    def mark_sent(self, alert_id: str) -> None:
+        self.db.execute(
+            "UPDATE alerts SET status = 'sent', attempts = attempts + 1, sent_at = ?,"
+            " last_error = NULL WHERE id = ?",
+            [iso(utcnow()), alert_id],
+        )
+
+    def mark_retry(self, alert_id: str, error: str, next_attempt: datetime) -> None:
+        self.db.execute(
+            "UPDATE alerts SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?"
+            " WHERE id = ?",
+            [error, iso(next_attempt), alert_id],
+        )
+
+    def mark_failed(self, alert_id: str, error: str) -> None:
+        self.db.execute(
+            "UPDATE alerts SET status = 'failed', attempts = attempts + 1, last_error = ?"
+            " WHERE id = ?",
+            [error, alert_id],
+        )
+
+    # -- sources ----------------------------------------------------------------------------
+
+    def sync_sources(self, sources: list[tuple[str, str, str | None]]) -> None:
+        """Make sure every configured (name, kind, url) has a row; rows are kept for history."""
+        with self.atomic():
+            for name, kind, url in sources:
+                self.db.execute(
+                    "INSERT INTO sources (name, kind, url) VALUES (?, ?, ?)"
+                    " ON CONFLICT(name) DO UPDATE SET kind = excluded.kind, url = excluded.url",
+                    [name, kind, url],
+                )
+
+    def record_success(self, name: str, new_articles: int, next_poll: datetime | None) -> None:
+        now = iso(utcnow())
+        self.db.execute(
+            "UPDATE sources SET last_success = ?, last_polled = ?, consecutive_failures = 0,"
+            " next_poll = ?, articles_total = articles_total + ? WHERE name = ?",
+            [now, now, iso(next_poll), new_articles, name],
+        )
+
+    def record_failure(self, name: str, error: str, next_poll: datetime | None) -> None:
+        now = iso(utcnow())
+        self.db.execute(
+            "UPDATE sources SET last_error = ?, last_error_at = ?, last_polled = ?,"
+            " consecutive_failures = consecutive_failures + 1, next_poll = ? WHERE name = ?",
+            [error[:1000], now, now, iso(next_poll), name],
+        )
+
+    def source_rows(self) -> list[dict[str, Any]]:
+        return list(self.db.query("SELECT * FROM sources ORDER BY name"))
+
+    # -- reading the log --------------------------------------------------------------------
+
+    def recent_matches(
+        self, since: timedelta | None = None, topic: str | None = None, limit: int = 50
+    ) -> list[dict[str, Any]]:
+        """Matches newest first, joined with their article."""
+        where, params = ["1 = 1"], []
+        if since is not None:
+            where.append("m.matched_at >= ?")
+            params.append(iso(utcnow() - since))
+        if topic:
+            where.append("m.topic = ?")
+            params.append(topic)
+        sql = (
+            "SELECT m.matched_at, m.topic, m.score, m.why, m.entities, a.id AS article_id,"
+            " a.title, a.url, a.source, a.published FROM matches m"
+            " JOIN articles a ON a.id = m.article_id"
+            f" WHERE {' AND '.join(where)} ORDER BY m.matched_at DESC, m.id DESC LIMIT ?"
+        )
+        return list(self.db.query(sql, [*params, limit]))
+
+    def alert_counts(self) -> dict[str, int]:
+        rows = self.db.execute("SELECT status, count(*) FROM alerts GROUP BY status")
+        return {status: count for status, count in rows}
