@@ -90,7 +90,7 @@ def cmd_deliver(args: argparse.Namespace) -> int:
 
     async def once() -> int:
         async with Service(config) as service:
-            report = await service.deliver()
+            report = await service.deliver(including_not_due=True)
         print(f"{report.sent} sent, {report.retrying} to retry, {report.failed} failed")
         return 0
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from types import TracebackType
 
 import httpx
@@ -106,6 +107,7 @@ class Service:
         failed = sum(r is None for r in results)
         return PassReport(sources=len(results), failed=failed, ingest=total)
 
-    async def deliver(self) -> DeliveryReport:
-        """Try every due alert once."""
-        return await deliver_pending(self.store, self.notifiers, self.client)
+    async def deliver(self, including_not_due: bool = False) -> DeliveryReport:
+        """Try every due alert once (every pending one, backoff or not, when asked)."""
+        now = datetime.max.replace(tzinfo=UTC) if including_not_due else None
+        return await deliver_pending(self.store, self.notifiers, self.client, now)

@@ -81,7 +81,10 @@ class Store:
 
     def _create_v1(self) -> None:
         db = self.db
-        db["articles"].create(
+        articles, matches, alerts, sources = (
+            db.table(name) for name in ("articles", "matches", "alerts", "sources")
+        )
+        articles.create(
             {
                 "id": int,
                 "url": str,
@@ -99,11 +102,11 @@ class Store:
             not_null={"url", "source", "fetched_at"},
             if_not_exists=True,
         )
-        db["articles"].create_index(["url"], unique=True, if_not_exists=True)
-        db["articles"].create_index(["published"], if_not_exists=True)
-        if not db["articles"].detect_fts():
-            db["articles"].enable_fts(["title", "summary", "text"], create_triggers=True)
-        db["matches"].create(
+        articles.create_index(["url"], unique=True, if_not_exists=True)
+        articles.create_index(["published"], if_not_exists=True)
+        if not articles.detect_fts():
+            articles.enable_fts(["title", "summary", "text"], create_triggers=True)
+        matches.create(
             {
                 "id": int,
                 "article_id": int,
@@ -118,9 +121,9 @@ class Store:
             not_null={"article_id", "topic", "score", "matched_at"},
             if_not_exists=True,
         )
-        db["matches"].create_index(["article_id", "topic"], unique=True, if_not_exists=True)
-        db["matches"].create_index(["matched_at"], if_not_exists=True)
-        db["alerts"].create(
+        matches.create_index(["article_id", "topic"], unique=True, if_not_exists=True)
+        matches.create_index(["matched_at"], if_not_exists=True)
+        alerts.create(
             {
                 "id": str,
                 "notifier": str,
@@ -140,8 +143,8 @@ class Store:
             defaults={"status": "pending", "attempts": 0},
             if_not_exists=True,
         )
-        db["alerts"].create_index(["status", "next_attempt_at"], if_not_exists=True)
-        db["sources"].create(
+        alerts.create_index(["status", "next_attempt_at"], if_not_exists=True)
+        sources.create(
             {
                 "name": str,
                 "kind": str,
@@ -193,7 +196,7 @@ class Store:
                 article.language,
             ],
         )
-        return int(cursor.lastrowid) if cursor.rowcount else None
+        return int(cursor.lastrowid) if cursor.rowcount and cursor.lastrowid else None
 
     def record_matches(self, article_id: int, result: Classification) -> list[str]:
         """Record one match row per matching topic; returns the topics that were new."""
