@@ -28,17 +28,47 @@ class Article:
 
 @dataclass(frozen=True)
 class Entity:
-    """A named entity found in an article: ``type`` is PERSON, GPE, NORP, ORG, ROLE …"""
+    """A named entity found in an article: ``type`` is PERSON, GPE, NORP, ORG, ROLE …
+
+    ``id`` is stable across spellings (ISO country code, organisation id, person slug);
+    ``role`` says who a PERSON is ("Foreign Minister, Russian Federation")."""
 
     text: str
     type: str
     id: str | None = None
+    role: str | None = None
 
     def as_dict(self) -> dict[str, str]:
         out = {"text": self.text, "type": self.type}
         if self.id:
             out["id"] = self.id
+        if self.role:
+            out["role"] = self.role
         return out
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One rule that fired for a topic: its label, the text it matched, and its weight.
+
+    For a signal ``weight`` is what it added to the score; for an exclusion, the penalty."""
+
+    rule: str
+    terms: list[str]
+    weight: float
+
+
+@dataclass(frozen=True)
+class TopicVerdict:
+    """How one topic's score came about, for ``monitor classify --explain`` and reviews."""
+
+    score: float
+    threshold: float
+    matched: bool
+    signals: list[Evidence] = field(default_factory=list)
+    exclusions: list[Evidence] = field(default_factory=list)
+    context_found: bool = True
+    evidence_score: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -49,6 +79,7 @@ class Classification:
     scores: dict[str, float]
     entities: list[Entity] = field(default_factory=list)
     why: dict[str, list[str]] = field(default_factory=dict)
+    verdicts: dict[str, TopicVerdict] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
         return {

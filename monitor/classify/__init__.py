@@ -1,44 +1,70 @@
-"""The keyword + entity filter: pure, no I/O. ``Classifier(rules).classify(title, text)``."""
+"""The keyword + entity filter: pure, no I/O. ``Classifier(rules).classify(title, text)``.
+
+Rules (``monitor.classify.rules``) are compiled once into a single Aho-Corasick automaton of
+terms; entities come from a process-wide recognizer built from packaged data
+(``monitor.classify.entities``). ``classify`` folds the text once, finds every term and entity
+in two passes, and scores each topic from those hits (``monitor.classify.scoring``).
+"""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
+from functools import lru_cache
+from importlib import resources
 
+import yaml
+
+from monitor.classify.entities import EntityRecognizer, default_recognizer, unique_entities
+from monitor.classify.matcher import TermIndex
 from monitor.classify.rules import TopicRules
+from monitor.classify.scoring import CompiledTopic, Document
+from monitor.classify.text import normalize
 from monitor.models import Classification
 
-__all__ = ["Classifier", "TopicRules"]
+__all__ = ["Classifier", "TopicRules", "default_rules"]
 
 
 class Classifier:
-    """Decides which topics an article belongs to (placeholder implementation, see issue 3)."""
+    """Decides which topics an article belongs to, with scores, entities and reasons."""
 
-    def __init__(self, topics: Mapping[str, TopicRules]) -> None:
-        self._topics = {
-            name: (
-                [re.compile(rf"\b{re.escape(p)}", re.I) for p in rules.phrases],
-                [re.compile(rf"\b{re.escape(p)}", re.I) for p in rules.require_any],
-                [re.compile(rf"\b{re.escape(p)}", re.I) for p in rules.exclude],
-            )
-            for name, rules in topics.items()
-        }
+    def __init__(
+        self, topics: Mapping[str, TopicRules], recognizer: EntityRecognizer | None = None
+    ) -> None:
+        self._index = TermIndex()
+        self._topics = {name: CompiledTopic(rules, self._index) for name, rules in topics.items()}
+        self._index.find("")  # build the automaton now rather than on the first article
+        self._recognizer = recognizer or default_recognizer()
 
     @property
     def topic_names(self) -> list[str]:
         return list(self._topics)
 
     def classify(self, title: str, text: str) -> Classification:
-        doc = f"{title}\n{text}"
-        topics: list[str] = []
-        scores: dict[str, float] = {}
-        why: dict[str, list[str]] = {}
-        for name, (phrases, context, exclude) in self._topics.items():
-            hits = [m.group(0).lower() for p in phrases if (m := p.search(doc))]
-            ok = bool(hits) and (not context or any(c.search(doc) for c in context))
-            ok = ok and not any(x.search(doc) for x in exclude)
-            scores[name] = 1.0 if ok else 0.0
-            if ok:
-                topics.append(name)
-                why[name] = hits
-        return Classification(topics=topics, scores=scores, why=why)
+        """Score every topic for one article; pure and deterministic."""
+        norm = normalize(f"{title}\n|\n{text}" if title else text)
+        folded = norm.lower()
+        if len(folded) != len(norm):  # rare scripts whose lower case changes length
+            folded = "".join(c.lower()[0] for c in norm)
+        mentions = self._recognizer.scan(norm, folded)
+        doc = Document(folded, self._index.find(folded), mentions)
+        verdicts = {name: topic.judge(doc) for name, topic in self._topics.items()}
+        return Classification(
+            topics=[name for name, v in verdicts.items() if v.matched],
+            scores={name: v.score for name, v in verdicts.items()},
+            entities=unique_entities(mentions),
+            why={
+                name: [term for e in v.signals for term in e.terms]
+                for name, v in verdicts.items()
+                if v.matched
+            },
+            verdicts=verdicts,
+        )
+
+
+@lru_cache(maxsize=1)
+def default_rules() -> dict[str, TopicRules]:
+    """The shipped topic rules (``monitor/data/default_rules.yaml``, mirrored in config.yaml)."""
+    raw = yaml.safe_load(
+        resources.files("monitor.data").joinpath("default_rules.yaml").read_text(encoding="utf-8")
+    )
+    return {name: TopicRules.model_validate(block) for name, block in raw["topics"].items()}

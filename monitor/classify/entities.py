@@ -1,0 +1,203 @@
+"""Deterministic named-entity recognition from curated data: no model, one Aho-Corasick pass.
+
+Countries come from pycountry plus ``monitor/data/countries.tsv`` (aliases, demonyms,
+capitals and seats of power such as "Kremlin" or "White House"); leaders, ministers and envoys
+from ``people.yaml``; international bodies and parties to talks from ``organisations.yaml``;
+government and diplomatic roles from ``roles.tsv``. Names are matched case-sensitively (so "US"
+is a country and "us" is not), roles case-insensitively, always on whole words, and
+overlapping candidates resolve to the longest ("U.S. State Department" over "U.S.").
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import ahocorasick
+import pycountry
+import yaml
+
+from monitor.classify.text import fold, is_word_char, normalize
+from monitor.models import Entity
+
+_DATA = "monitor.data"
+STATE_ACTOR_TYPES = ("GPE", "NORP", "ORG", "PERSON", "ROLE")
+
+
+@dataclass(frozen=True)
+class EntityInfo:
+    """What a surface form stands for."""
+
+    type: str
+    id: str
+    role: str | None = None
+    country: str | None = None
+
+
+@dataclass(frozen=True)
+class Mention:
+    """One occurrence of an entity in a text (offsets into the normalised text)."""
+
+    start: int
+    end: int
+    text: str
+    info: EntityInfo
+
+
+def _data_text(name: str) -> str:
+    return resources.files(_DATA).joinpath(name).read_text(encoding="utf-8")
+
+
+def _tsv_rows(name: str) -> Iterator[list[str]]:
+    lines = (line for line in _data_text(name).splitlines() if line and not line.startswith("#"))
+    for row in csv.reader(lines, delimiter="\t", quoting=csv.QUOTE_NONE):
+        yield [cell.strip() for cell in row]
+
+
+def _split(cell: str) -> list[str]:
+    return [part.strip() for part in cell.split(";") if part.strip()]
+
+
+def _yaml(name: str) -> list[dict[str, Any]]:
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    data = yaml.load(_data_text(name), Loader=loader)  # noqa: S506 - a safe loader
+    return list(data or [])
+
+
+def _pycountry_names() -> Iterator[tuple[str, EntityInfo]]:
+    for country in pycountry.countries:
+        info = EntityInfo("GPE", country.alpha_2, country=country.alpha_2)
+        for attr in ("name", "common_name", "official_name"):
+            name = getattr(country, attr, None)
+            if name and "," not in name and "(" not in name:
+                yield name.removeprefix("the "), info
+
+
+def _country_names() -> Iterator[tuple[str, EntityInfo]]:
+    yield from _pycountry_names()
+    for row in _tsv_rows("countries.tsv"):
+        code, cells = row[0], row[1:] + [""] * (4 - len(row))
+        aliases, demonyms, capitals = cells[0], cells[1], cells[2]
+        gpe, norp = EntityInfo("GPE", code, country=code), EntityInfo("NORP", code, country=code)
+        yield from ((name, gpe) for name in _split(aliases) + _split(capitals))
+        yield from ((name, norp) for name in _split(demonyms))
+
+
+def _organisation_names() -> Iterator[tuple[str, EntityInfo]]:
+    for org in _yaml("organisations.yaml"):
+        info = EntityInfo(org.get("type", "ORG"), str(org["id"]), country=org.get("country"))
+        yield from ((str(name), info) for name in org["names"])
+
+
+def _slug(name: str) -> str:
+    return "-".join(fold(name).replace(".", "").split())
+
+
+def _place_names() -> dict[str, str]:
+    """Display names of places: the first alias in countries.tsv, else pycountry's name."""
+    names = {c.alpha_2: str(getattr(c, "common_name", None) or c.name) for c in pycountry.countries}
+    for row in _tsv_rows("countries.tsv"):
+        aliases = _split(row[1]) if len(row) > 1 else []
+        if aliases:
+            names[row[0]] = aliases[0]
+    return names
+
+
+def _people_names() -> Iterator[tuple[str, EntityInfo]]:
+    places = _place_names()
+    for person in _yaml("people.yaml"):
+        code = person.get("country")
+        place = places.get(code, str(code).removesuffix("_ORG"))
+        role = f"{person['role']}, {place}" if code else person.get("role")
+        info = EntityInfo("PERSON", _slug(person["name"]), role, code)
+        for name in [person["name"], *person.get("aliases", [])]:
+            yield str(name), info
+
+
+def _role_names() -> Iterator[tuple[str, EntityInfo]]:
+    for row in _tsv_rows("roles.tsv"):
+        yield from ((phrase, EntityInfo("ROLE", row[0])) for phrase in _split(row[1]))
+
+
+def _automaton(entries: Iterable[tuple[str, EntityInfo]]) -> ahocorasick.Automaton:
+    automaton = ahocorasick.Automaton()
+    for surface, info in entries:
+        if surface and not automaton.exists(surface):
+            automaton.add_word(surface, (len(surface), info))
+    automaton.make_automaton()
+    return automaton
+
+
+def _bounded(text: str, start: int, end: int) -> bool:
+    """Whether text[start:end] is a whole-word occurrence."""
+    before = start == 0 or not is_word_char(text[start - 1])
+    return before and (end == len(text) or not is_word_char(text[end]))
+
+
+def _scan(automaton: ahocorasick.Automaton, text: str) -> Iterator[tuple[int, int, EntityInfo]]:
+    if not text:
+        return
+    for last, (length, info) in automaton.iter(text):
+        start, end = last - length + 1, last + 1
+        if _bounded(text, start, end):
+            yield start, end, info
+
+
+def _longest_first(candidates: Iterable[tuple[int, int, EntityInfo]]) -> list[tuple[int, int, EntityInfo]]:
+    """Keep the leftmost-longest candidates that do not overlap each other."""
+    kept: list[tuple[int, int, EntityInfo]] = []
+    for start, end, info in sorted(candidates, key=lambda c: (c[0], c[0] - c[1])):
+        if not kept or start >= kept[-1][1]:
+            kept.append((start, end, info))
+    return kept
+
+
+class EntityRecognizer:
+    """Finds countries, demonyms, capitals, people, organisations and roles in a text."""
+
+    def __init__(
+        self,
+        names: Iterable[tuple[str, EntityInfo]],
+        roles: Iterable[tuple[str, EntityInfo]],
+    ) -> None:
+        self._names = _automaton((normalize(s), i) for s, i in names)
+        self._roles = _automaton((fold(s), i) for s, i in roles)
+
+    def mentions(self, text: str) -> list[Mention]:
+        """Every entity mention in ``text``, in order; ``text`` is normalised first."""
+        norm = normalize(text)
+        return self.scan(norm, norm.lower())
+
+    def scan(self, norm: str, folded: str) -> list[Mention]:
+        """Mentions in an already normalised text and its lower-case form (offsets into ``norm``)."""
+        names = list(_scan(self._names, norm))
+        # Roles are found in the lower-case text; skip them in the rare scripts where lower-casing
+        # changes the length, since their offsets would not line up.
+        roles = list(_scan(self._roles, folded)) if len(folded) == len(norm) else []
+        spans = _longest_first(names + roles)
+        return [Mention(s, e, norm[s:e], info) for s, e, info in spans]
+
+    def entities(self, text: str) -> list[Entity]:
+        """Distinct entities in order of first mention, as the pipeline stores them."""
+        return unique_entities(self.mentions(text))
+
+
+def unique_entities(mentions: Iterable[Mention]) -> list[Entity]:
+    """One Entity per (type, id), named by its first mention."""
+    seen: dict[tuple[str, str], Entity] = {}
+    for m in mentions:
+        key = (m.info.type, m.info.id)
+        if key not in seen:
+            seen[key] = Entity(m.text, m.info.type, m.info.id, m.info.role)
+    return list(seen.values())
+
+
+@lru_cache(maxsize=1)
+def default_recognizer() -> EntityRecognizer:
+    """The recognizer built from the packaged data, once per process."""
+    names = [*_country_names(), *_organisation_names(), *_people_names()]
+    return EntityRecognizer(names, _role_names())
