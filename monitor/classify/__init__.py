@@ -30,23 +30,27 @@ class Classifier:
     def __init__(
         self, topics: Mapping[str, TopicRules], recognizer: EntityRecognizer | None = None
     ) -> None:
-        self._index = TermIndex()
-        self._topics = {name: CompiledTopic(rules, self._index) for name, rules in topics.items()}
-        self._index.find("")  # build the automaton now rather than on the first article
         self._recognizer = recognizer or default_recognizer()
+        self._index = TermIndex(self._recognizer.table)
+        self._topics = {name: CompiledTopic(rules, self._index) for name, rules in topics.items()}
+        self._index.build()
 
     @property
     def topic_names(self) -> list[str]:
         return list(self._topics)
 
     def classify(self, title: str, text: str) -> Classification:
-        """Score every topic for one article; pure and deterministic."""
+        """Score every topic for one article; pure and deterministic.
+
+        The article is normalised and lower-cased once, read once by the shared automaton
+        (rule terms and entity names), and then each topic is scored from those hits."""
         norm = normalize(f"{title}\n|\n{text}" if title else text)
         folded = norm.lower()
         if len(folded) != len(norm):  # rare scripts whose lower case changes length
             folded = "".join(c.lower()[0] for c in norm)
-        mentions = self._recognizer.scan(norm, folded)
-        doc = Document(folded, self._index.find(folded), mentions)
+        hits, candidates = self._index.find(folded)
+        mentions = self._recognizer.resolve(norm, candidates)
+        doc = Document(folded, hits, mentions)
         verdicts = {name: topic.judge(doc) for name, topic in self._topics.items()}
         return Classification(
             topics=[name for name, v in verdicts.items() if v.matched],

@@ -15,13 +15,13 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from typing import Any
+from typing import Any, NamedTuple
 
 import ahocorasick
 import pycountry
 import yaml
 
-from monitor.classify.text import fold, is_word_char, normalize
+from monitor.classify.text import fold, normalize
 from monitor.models import Entity
 
 _DATA = "monitor.data"
@@ -38,8 +38,7 @@ class EntityInfo:
     country: str | None = None
 
 
-@dataclass(frozen=True)
-class Mention:
+class Mention(NamedTuple):
     """One occurrence of an entity in a text (offsets into the normalised text)."""
 
     start: int
@@ -110,10 +109,10 @@ def _place_names() -> dict[str, str]:
 def _people_names() -> Iterator[tuple[str, EntityInfo]]:
     places = _place_names()
     for person in _yaml("people.yaml"):
-        code = person.get("country")
-        place = places.get(code, str(code).removesuffix("_ORG"))
+        code = str(person.get("country") or "")
+        place = places.get(code, code.removesuffix("_ORG"))
         role = f"{person['role']}, {place}" if code else person.get("role")
-        info = EntityInfo("PERSON", _slug(person["name"]), role, code)
+        info = EntityInfo("PERSON", _slug(person["name"]), role, code or None)
         for name in [person["name"], *person.get("aliases", [])]:
             yield str(name), info
 
@@ -123,63 +122,97 @@ def _role_names() -> Iterator[tuple[str, EntityInfo]]:
         yield from ((phrase, EntityInfo("ROLE", row[0])) for phrase in _split(row[1]))
 
 
-def _automaton(entries: Iterable[tuple[str, EntityInfo]]) -> ahocorasick.Automaton:
+class NameEntry(NamedTuple):
+    """What a lower-cased surface form may stand for, and the spellings that count."""
+
+    info: EntityInfo
+    forms: frozenset[str] | None  # accepted original spellings; None: any case (roles)
+
+
+Table = dict[str, tuple[NameEntry, ...]]
+Candidate = tuple[int, int, tuple[NameEntry, ...]]
+
+
+def _spellings(surface: str) -> frozenset[str]:
+    """Names are case-sensitive ("US" but not "us"); long ones also match in ALL CAPS."""
+    return frozenset({surface, surface.upper()} if len(surface) > 4 else {surface})
+
+
+def build_table(
+    names: Iterable[tuple[str, EntityInfo]], roles: Iterable[tuple[str, EntityInfo]]
+) -> Table:
+    """Lower-cased surface form → entries, names before roles."""
+    table: dict[str, list[NameEntry]] = {}
+    for surface, info in names:
+        surface = normalize(surface)
+        table.setdefault(surface.lower(), []).append(NameEntry(info, _spellings(surface)))
+    for surface, info in roles:
+        table.setdefault(fold(surface), []).append(NameEntry(info, None))
+    return {key: tuple(entries) for key, entries in table.items() if key}
+
+
+def _automaton(table: Table) -> ahocorasick.Automaton:
     automaton = ahocorasick.Automaton()
-    for surface, info in entries:
-        if surface and not automaton.exists(surface):
-            automaton.add_word(surface, (len(surface), info))
+    for key, entries in table.items():
+        automaton.add_word(key, (len(key), entries))
     automaton.make_automaton()
     return automaton
 
 
-def _bounded(text: str, start: int, end: int) -> bool:
-    """Whether text[start:end] is a whole-word occurrence."""
-    before = start == 0 or not is_word_char(text[start - 1])
-    return before and (end == len(text) or not is_word_char(text[end]))
-
-
-def _scan(automaton: ahocorasick.Automaton, text: str) -> Iterator[tuple[int, int, EntityInfo]]:
-    if not text:
-        return
-    for last, (length, info) in automaton.iter(text):
+def _candidates(automaton: ahocorasick.Automaton, folded: str) -> list[Candidate]:
+    """Whole-word occurrences of the table's surface forms in a lower-cased text."""
+    found: list[Candidate] = []
+    if not folded:
+        return found
+    size = len(folded)
+    for last, (length, entries) in automaton.iter(folded):
         start, end = last - length + 1, last + 1
-        if _bounded(text, start, end):
-            yield start, end, info
-
-
-def _longest_first(candidates: Iterable[tuple[int, int, EntityInfo]]) -> list[tuple[int, int, EntityInfo]]:
-    """Keep the leftmost-longest candidates that do not overlap each other."""
-    kept: list[tuple[int, int, EntityInfo]] = []
-    for start, end, info in sorted(candidates, key=lambda c: (c[0], c[0] - c[1])):
-        if not kept or start >= kept[-1][1]:
-            kept.append((start, end, info))
-    return kept
+        # Inlined word-boundary test: this loop runs for every candidate in every article.
+        if (start == 0 or not folded[start - 1].isalnum()) and (
+            end == size or not folded[end].isalnum()
+        ):
+            found.append((start, end, entries))
+    return found
 
 
 class EntityRecognizer:
-    """Finds countries, demonyms, capitals, people, organisations and roles in a text."""
+    """Finds countries, demonyms, capitals, people, organisations and roles in a text.
+
+    ``table`` can be merged into another automaton (the classifier does, to read each article
+    once); ``resolve`` then turns that automaton's candidates into mentions."""
 
     def __init__(
         self,
         names: Iterable[tuple[str, EntityInfo]],
         roles: Iterable[tuple[str, EntityInfo]],
     ) -> None:
-        self._names = _automaton((normalize(s), i) for s, i in names)
-        self._roles = _automaton((fold(s), i) for s, i in roles)
+        self.table = build_table(names, roles)
+        self._automaton: ahocorasick.Automaton | None = None
 
     def mentions(self, text: str) -> list[Mention]:
         """Every entity mention in ``text``, in order; ``text`` is normalised first."""
         norm = normalize(text)
-        return self.scan(norm, norm.lower())
+        folded = norm.lower()
+        if len(folded) != len(norm):
+            folded = "".join(c.lower()[0] for c in norm)
+        if self._automaton is None:
+            self._automaton = _automaton(self.table)
+        return self.resolve(norm, _candidates(self._automaton, folded))
 
-    def scan(self, norm: str, folded: str) -> list[Mention]:
-        """Mentions in an already normalised text and its lower-case form (offsets into ``norm``)."""
-        names = list(_scan(self._names, norm))
-        # Roles are found in the lower-case text; skip them in the rare scripts where lower-casing
-        # changes the length, since their offsets would not line up.
-        roles = list(_scan(self._roles, folded)) if len(folded) == len(norm) else []
-        spans = _longest_first(names + roles)
-        return [Mention(s, e, norm[s:e], info) for s, e, info in spans]
+    def resolve(self, norm: str, candidates: Iterable[Candidate]) -> list[Mention]:
+        """Mentions from candidate spans: spelling checked, overlaps resolved to the longest."""
+        accepted: list[tuple[int, int, EntityInfo]] = []
+        for start, end, entries in candidates:
+            spelled = norm[start:end]
+            for entry in entries:
+                if entry.forms is None or spelled in entry.forms:
+                    accepted.append((start, end, entry.info))
+                    break
+        kept: list[Mention] = []
+        for start, end, info in sorted(accepted, key=lambda c: (c[0], c[0] - c[1])):
+            if not kept or start >= kept[-1].end:
+                kept.append(Mention(start, end, norm[start:end], info))
+        return kept
 
     def entities(self, text: str) -> list[Entity]:
         """Distinct entities in order of first mention, as the pipeline stores them."""

@@ -7,18 +7,22 @@ from collections.abc import Iterable
 
 import ahocorasick
 
+from monitor.classify.entities import Candidate, Table
 from monitor.classify.terms import expand
-from monitor.classify.text import is_word_char
 
 Span = tuple[int, int]
 
 
 class TermIndex:
-    """All terms of a rule set, compiled once; ``find`` maps term ids to where they occur."""
+    """All terms of a rule set, compiled once; ``find`` maps term ids to where they occur.
 
-    def __init__(self) -> None:
+    ``names`` (an entity table) ride along in the same automaton, so one pass over an article
+    finds both rule terms and entity candidates."""
+
+    def __init__(self, names: Table | None = None) -> None:
         self._ids: dict[str, int] = {}
         self._patterns: dict[str, list[tuple[int, bool]]] = defaultdict(list)
+        self._names: Table = names or {}
         self._automaton: ahocorasick.Automaton | None = None
 
     def add(self, term: str) -> int:
@@ -36,36 +40,46 @@ class TermIndex:
 
     def _build(self) -> ahocorasick.Automaton:
         automaton = ahocorasick.Automaton()
-        for text, entries in self._patterns.items():
-            automaton.add_word(text, (len(text), tuple(entries)))
+        for text in self._patterns.keys() | self._names.keys():
+            terms = tuple(self._patterns.get(text, ()))
+            automaton.add_word(text, (len(text), terms, self._names.get(text, ())))
         if len(automaton):
             automaton.make_automaton()
         return automaton
 
-    def find(self, folded: str) -> dict[int, list[Span]]:
-        """Whole-word occurrences of every term in an already folded text, by term id."""
+    def build(self) -> None:
+        """Compile the automaton now rather than on the first article."""
+        self._automaton = self._build()
+
+    def find(self, folded: str) -> tuple[dict[int, list[Span]], list[Candidate]]:
+        """Whole-word occurrences of every term (by term id) and entity candidates in a
+        folded text."""
         if self._automaton is None:
             self._automaton = self._build()
         hits: dict[int, list[Span]] = defaultdict(list)
+        names: list[Candidate] = []
         if not folded or not len(self._automaton):
-            return hits
+            return hits, names
         size = len(folded)
-        for last, (length, entries) in self._automaton.iter(folded):
+        for last, (length, terms, entities) in self._automaton.iter(folded):
             start, end = last - length + 1, last + 1
-            if start and is_word_char(folded[start - 1]):
+            # Inlined word-boundary tests (str.isalnum): this loop is the classifier's hot path.
+            if start and folded[start - 1].isalnum():
                 continue
-            closed = end == size or not is_word_char(folded[end])
-            for term_id, prefix in entries:
+            closed = end == size or not folded[end].isalnum()
+            for term_id, prefix in terms:
                 if prefix:
                     hits[term_id].append((start, _word_end(folded, end)))
                 elif closed:
                     hits[term_id].append((start, end))
-        return hits
+            if entities and closed:
+                names.append((start, end, entities))
+        return hits, names
 
 
 def _word_end(text: str, index: int) -> int:
     """Where the word running through ``index`` ends."""
     size = len(text)
-    while index < size and is_word_char(text[index]):
+    while index < size and text[index].isalnum():
         index += 1
     return index

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -25,9 +26,10 @@ class Document:
     mentions: list[Mention]
 
 
-def _spans(doc: Document, term_ids: list[int], ignored: list[Span]) -> list[Span]:
+def _spans(doc: Document, term_ids: frozenset[int], ignored: list[Span]) -> list[Span]:
     """Distinct occurrences of any of the terms, minus those inside ignored phrases."""
-    spans = {span for term_id in term_ids for span in doc.hits.get(term_id, ())}
+    hits = doc.hits
+    spans = {span for term_id in term_ids & hits.keys() for span in hits[term_id]}
     if ignored:
         spans = {s for s in spans if not any(s[0] < e and b < s[1] for b, e in ignored)}
     return sorted(spans)
@@ -46,8 +48,8 @@ class CompiledSignal:
     """A signal with its terms resolved to ids in the shared TermIndex."""
 
     rule: Signal
-    terms: list[int]
-    partners: list[int]
+    terms: frozenset[int]
+    partners: frozenset[int]
 
     def observe(self, doc: Document, ignored: list[Span]) -> tuple[int, list[str]]:
         """How many times the signal's evidence occurs, and the matched text."""
@@ -58,16 +60,22 @@ class CompiledSignal:
             return len(spans), [doc.folded[s:e] for s, e in spans]
         return self._near(doc, spans, _spans(doc, self.partners, ignored))
 
-    def _near(self, doc: Document, spans: list[Span], partners: list[Span]) -> tuple[int, list[str]]:
+    def _near(
+        self, doc: Document, spans: list[Span], partners: list[Span]
+    ) -> tuple[int, list[str]]:
+        """Occurrences with a partner term close by; stops once ``repeat`` are found."""
         within, found = self.rule.within, []
+        reach = (within + 1) * _MAX_CHARS_PER_WORD
+        starts = [p[0] for p in partners]
         for span in spans:
-            for other in partners:
-                if abs(other[0] - span[0]) > (within + 1) * _MAX_CHARS_PER_WORD:
-                    continue
+            lo, hi = bisect_left(starts, span[0] - reach), bisect_right(starts, span[0] + reach)
+            for other in partners[lo:hi]:
                 if other != span and _distance(doc.folded, span, other) <= within:
                     first, second = sorted((span, other))
                     found.append(f"{doc.folded[slice(*first)]} ~ {doc.folded[slice(*second)]}")
                     break
+            if len(found) >= self.rule.repeat:
+                break
         return len(found), found
 
     def _entities(self, doc: Document) -> tuple[int, list[str]]:
@@ -127,7 +135,11 @@ class CompiledTopic:
     def __init__(self, rules: TopicRules, index: TermIndex) -> None:
         self.rules = rules
         self.signals = [
-            CompiledSignal(s, index.add_all(s.any or s.near or []), index.add_all(s.to or []))
+            CompiledSignal(
+                s,
+                frozenset(index.add_all(s.any or s.near or [])),
+                frozenset(index.add_all(s.to or [])),
+            )
             for s in rules.signals
         ]
         self.exclusions = [CompiledExclusion(x, index.add_all(x.any)) for x in rules.exclude]

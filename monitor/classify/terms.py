@@ -22,7 +22,25 @@ _WORD = re.compile(r"^=?[^\s|*=]+\*?$")
 _VOWELS = set("aeiou")
 # Function words keep their one form: "in exchange for" must not become "in exchanges fors".
 _FUNCTION_WORDS = frozenset(
-    "a an and as at by for from in into of on or the to with without".split()
+    [
+        "a",
+        "an",
+        "and",
+        "as",
+        "at",
+        "by",
+        "for",
+        "from",
+        "in",
+        "into",
+        "of",
+        "on",
+        "or",
+        "the",
+        "to",
+        "with",
+        "without",
+    ]
 )
 # Irregular verb forms an analyst would expect "free", "hold", "meet" … to cover.
 _IRREGULAR: dict[str, tuple[str, ...]] = {

@@ -1,0 +1,129 @@
+"""Classify ~3 KB articles with the shipped rules and compare with a naive baseline.
+
+The baseline is what one would write first: one compiled regex per keyword of the shipped
+rules (every inflected form, as ``\\b(?:form1|form2…)\\b``), each searched over the article.
+It finds the same words but does none of the scoring, so it is a floor on the work, not a
+full classifier.
+
+    python benchmarks/bench_classify.py            # articles/s for both, and the ratio
+    python benchmarks/bench_classify.py --json     # the same as one JSON object
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from monitor.classify import Classifier, default_rules  # noqa: E402
+from monitor.classify.rules import TopicRules  # noqa: E402
+from monitor.classify.terms import expand  # noqa: E402
+
+PARAGRAPHS = [
+    "Russia and the United States carried out a prisoner exchange in Abu Dhabi on Thursday, the "
+    "Kremlin said. An American teacher held in Moscow was released in return for a Russian "
+    "national jailed in the US.",
+    "Foreign Minister Sergey Lavrov said the swap followed months of talks mediated by the United "
+    "Arab Emirates, and the State Department thanked the Emirati envoy for his diplomacy.",
+    "The Lakers traded their veteran guard to the Nets in exchange for two second-round draft "
+    "picks, the team's president said ahead of the NBA trade deadline.",
+    "The dollar rose against the euro on foreign exchange markets after the central bank "
+    "extended its currency swap arrangement with partner banks, traders said.",
+    "Forecasters warned of flooding as a storm brought heavy rain and gusts of 90 km/h to the "
+    "coast, and schools in three counties closed for the day.",
+    "Ceasefire negotiations between the warring parties resumed in Jeddah under Saudi and US "
+    "mediation, with the African Union's envoy joining the talks for the first time.",
+]
+
+
+def articles(count: int, size: int = 3000) -> list[tuple[str, str]]:
+    """``count`` distinct articles of about ``size`` characters, mixing topics and look-alikes."""
+    out = []
+    for i in range(count):
+        parts, length, j = [], 0, i
+        while length < size:
+            paragraph = PARAGRAPHS[j % len(PARAGRAPHS)]
+            parts.append(paragraph)
+            length += len(paragraph) + 1
+            j += i % 5 + 1
+        out.append((f"Story {i}: {PARAGRAPHS[i % len(PARAGRAPHS)][:60]}", "\n".join(parts)))
+    return out
+
+
+def rule_terms(rules: dict[str, TopicRules]) -> list[str]:
+    terms: list[str] = []
+    for topic in rules.values():
+        for s in topic.signals:
+            terms += (s.any or []) + (s.near or []) + (s.to or [])
+        for x in topic.exclude:
+            terms += x.any
+        terms += topic.ignore
+        terms += topic.require.any if topic.require else []
+    return list(dict.fromkeys(terms))
+
+
+def naive_baseline(rules: dict[str, TopicRules]) -> list[re.Pattern[str]]:
+    """One regex per keyword, alternatives being every inflected form of that keyword."""
+    regexes = []
+    for term in rule_terms(rules):
+        forms = sorted({p.text + (r"\w*" if p.prefix else "") for p in expand(term)}, key=len)
+        alternation = "|".join(re.escape(f).replace(r"\\w\*", r"\w*") for f in reversed(forms))
+        regexes.append(re.compile(rf"\b(?:{alternation})\b", re.IGNORECASE))
+    return regexes
+
+
+def rate(func, docs: list[tuple[str, str]], seconds: float) -> float:
+    """Articles per second for ``func(title, text)``, run for at least ``seconds``."""
+    done, start = 0, time.perf_counter()
+    while True:
+        for title, text in docs:
+            func(title, text)
+        done += len(docs)
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            return done / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    rules = default_rules()
+    start = time.perf_counter()
+    classifier = Classifier(rules)
+    build = time.perf_counter() - start
+    regexes = naive_baseline(rules)
+    docs = articles(200)
+
+    def naive(title: str, text: str) -> list[str]:
+        doc = f"{title}\n{text}"
+        return [m.group(0) for r in regexes if (m := r.search(doc))]
+
+    ours = rate(classifier.classify, docs, args.seconds)
+    baseline = rate(naive, docs, args.seconds)
+    result = {
+        "article_chars": round(sum(len(t) for _, t in docs) / len(docs)),
+        "classifier_articles_per_s": round(ours),
+        "naive_regex_articles_per_s": round(baseline),
+        "speedup": round(ours / baseline, 1),
+        "naive_regexes": len(regexes),
+        "classifier_build_s": round(build, 3),
+    }
+    if args.json:
+        print(json.dumps(result))
+        return
+    print(f"articles of ~{result['article_chars']} characters, one core")
+    print(f"  classifier (Aho-Corasick + entities): {ours:8.0f} articles/s")
+    print(f"  naive regex per keyword ({len(regexes)} regexes): {baseline:8.0f} articles/s")
+    print(f"  speed-up: {ours / baseline:.1f}x; building the classifier took {build:.3f}s")
+
+
+if __name__ == "__main__":
+    main()
