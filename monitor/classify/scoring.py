@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from monitor.classify.entities import Mention
 from monitor.classify.matcher import Span, TermIndex
@@ -24,14 +24,28 @@ class Document:
     folded: str
     hits: Hits
     mentions: list[Mention]
+    # entity type -> distinct entity (country for places and people, else id) -> first text
+    distinct: dict[str, dict[str, str]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        distinct: dict[str, dict[str, str]] = {}
+        for m in self.mentions:
+            distinct.setdefault(m.info.type, {}).setdefault(m.info.country or m.info.id, m.text)
+        object.__setattr__(self, "distinct", distinct)
+
+    def count(self, types: Iterable[str]) -> int:
+        """Mentions of entities of these types."""
+        wanted = set(types)
+        return sum(1 for m in self.mentions if m.info.type in wanted)
 
 
-def _spans(doc: Document, term_ids: frozenset[int], ignored: list[Span]) -> list[Span]:
-    """Distinct occurrences of any of the terms, minus those inside ignored phrases."""
+def _spans(doc: Document, term_ids: frozenset[int], ignored: set[int]) -> list[Span]:
+    """Distinct occurrences of any of the terms, minus those that begin or end inside an
+    ignored phrase (``ignored`` holds the character positions those phrases cover)."""
     hits = doc.hits
     spans = {span for term_id in term_ids & hits.keys() for span in hits[term_id]}
     if ignored:
-        spans = {s for s in spans if not any(s[0] < e and b < s[1] for b, e in ignored)}
+        spans = {s for s in spans if s[0] not in ignored and s[1] - 1 not in ignored}
     return sorted(spans)
 
 
@@ -51,13 +65,13 @@ class CompiledSignal:
     terms: frozenset[int]
     partners: frozenset[int]
 
-    def observe(self, doc: Document, ignored: list[Span]) -> tuple[int, list[str]]:
+    def observe(self, doc: Document, ignored: set[int]) -> tuple[int, list[str]]:
         """How many times the signal's evidence occurs, and the matched text."""
         if self.rule.entities is not None:
             return self._entities(doc)
         spans = _spans(doc, self.terms, ignored)
         if self.rule.near is None:
-            return len(spans), [doc.folded[s:e] for s, e in spans]
+            return len(spans), [doc.folded[s:e] for s, e in spans[: self.rule.repeat + 2]]
         return self._near(doc, spans, _spans(doc, self.partners, ignored))
 
     def _near(
@@ -79,25 +93,20 @@ class CompiledSignal:
         return len(found), found
 
     def _entities(self, doc: Document) -> tuple[int, list[str]]:
-        wanted = set(self.rule.entities or ())
         names: dict[str, str] = {}
-        for m in doc.mentions:
-            if m.info.type in wanted:
-                names.setdefault(m.info.country or m.info.id, m.text)
+        for kind in self.rule.entities or ():
+            for key, text in doc.distinct.get(kind, {}).items():
+                names.setdefault(key, text)
         count = len(names) - self.rule.distinct + 1
         return (count, list(names.values())) if count > 0 else (0, [])
 
-    def weigh(self, doc: Document, ignored: list[Span]) -> Evidence | None:
+    def weigh(self, doc: Document, ignored: set[int]) -> Evidence | None:
         """The evidence this signal gives, or None when it does not fire."""
         count, matched = self.observe(doc, ignored)
         if count <= 0:
             return None
         added = 1 - (1 - self.rule.weight) ** min(count, self.rule.repeat)
-        return Evidence(self.rule.label, _unique(matched), round(added, 4))
-
-
-def _unique(items: list[str]) -> list[str]:
-    return list(dict.fromkeys(items))
+        return Evidence(self.rule.label, list(dict.fromkeys(matched)), round(added, 4))
 
 
 @dataclass(frozen=True)
@@ -105,14 +114,15 @@ class CompiledExclusion:
     """An exclusion with its terms resolved to ids."""
 
     rule: Exclusion
-    terms: list[int]
+    terms: frozenset[int]
 
     def weigh(self, doc: Document) -> Evidence | None:
-        present = [t for t in self.terms if doc.hits.get(t)]
+        present = self.terms & doc.hits.keys()
         if len(present) < self.rule.min:
             return None
-        matched = [doc.folded[slice(*doc.hits[t][0])] for t in present]
-        return Evidence(self.rule.name, _unique(matched), self.rule.penalty)
+        firsts = sorted(doc.hits[t][0] for t in present)
+        matched = list(dict.fromkeys(doc.folded[s:e] for s, e in firsts))
+        return Evidence(self.rule.name, matched, self.rule.penalty)
 
 
 @dataclass(frozen=True)
@@ -120,12 +130,11 @@ class CompiledRequirement:
     """Required context with its terms resolved to ids."""
 
     rule: Requirement
-    terms: list[int]
+    terms: frozenset[int]
 
     def met(self, doc: Document) -> bool:
-        wanted = set(self.rule.entities)
-        count = sum(1 for m in doc.mentions if m.info.type in wanted)
-        count += sum(len(doc.hits.get(t, ())) for t in self.terms)
+        count = doc.count(self.rule.entities) if self.rule.entities else 0
+        count += sum(len(doc.hits[t]) for t in self.terms & doc.hits.keys())
         return count >= self.rule.min
 
 
@@ -133,26 +142,27 @@ class CompiledTopic:
     """One topic's rules, compiled against a shared TermIndex."""
 
     def __init__(self, rules: TopicRules, index: TermIndex) -> None:
+        def ids(terms: Iterable[str]) -> frozenset[int]:
+            return frozenset(index.add_all(terms))
+
         self.rules = rules
         self.signals = [
-            CompiledSignal(
-                s,
-                frozenset(index.add_all(s.any or s.near or [])),
-                frozenset(index.add_all(s.to or [])),
-            )
-            for s in rules.signals
+            CompiledSignal(s, ids(s.any or s.near or []), ids(s.to or [])) for s in rules.signals
         ]
-        self.exclusions = [CompiledExclusion(x, index.add_all(x.any)) for x in rules.exclude]
+        self.exclusions = [CompiledExclusion(x, ids(x.any)) for x in rules.exclude]
         self.requirement = (
-            CompiledRequirement(rules.require, index.add_all(rules.require.any))
-            if rules.require
-            else None
+            CompiledRequirement(rules.require, ids(rules.require.any)) if rules.require else None
         )
-        self.ignore = index.add_all(rules.ignore)
+        self.ignore = ids(rules.ignore)
+
+    def _ignored(self, doc: Document) -> set[int]:
+        """Character positions covered by this topic's ignored phrases ("exchange of fire")."""
+        hits = doc.hits
+        return {i for t in self.ignore & hits.keys() for s, e in hits[t] for i in range(s, e)}
 
     def judge(self, doc: Document) -> TopicVerdict:
         """Score the document against this topic and say why."""
-        ignored = sorted(span for t in self.ignore for span in doc.hits.get(t, ()))
+        ignored = self._ignored(doc)
         evidence = [e for s in self.signals if (e := s.weigh(doc, ignored))]
         exclusions = [e for x in self.exclusions if (e := x.weigh(doc))]
         context = self.requirement is None or self.requirement.met(doc)
