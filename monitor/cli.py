@@ -113,19 +113,105 @@ def cmd_classify(args: argparse.Namespace) -> int:
     from monitor.classify import Classifier
 
     classifier = Classifier(load(args).topics)
-    source = sys.stdin if args.file in (None, "-") else open(args.file, encoding="utf-8")  # noqa: SIM115
-    with source:
-        data = source.read()
     status = 0
-    for row in _classify_inputs(data):
+    for row in _classify_inputs(_read_input(args.file)):
         if isinstance(row, str):
             print(row, file=sys.stderr)
             status = 1
             continue
-        text = row.get("text") or row.get("summary") or ""
-        result = classifier.classify(str(row.get("title") or ""), str(text))
-        _print_json({"id": row.get("id"), **result.as_dict()})
+        title = str(row.get("title") or "")
+        result = classifier.classify(title, str(row.get("text") or row.get("summary") or ""))
+        if args.explain:
+            from monitor.classify.explain import explain
+
+            label = None if row.get("id") is None else str(row["id"])
+            print(explain(result, title, label) + "\n")
+        else:
+            _print_json({"id": row.get("id"), **result.as_dict()})
     return status
+
+
+def _read_input(file: str | None) -> str:
+    """The whole of FILE, or of stdin for ``-`` or no FILE."""
+    if file in (None, "-"):
+        return sys.stdin.read()
+    try:
+        with open(str(file), encoding="utf-8") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise MonitorError(f"cannot read {file}: {exc.strerror or exc}") from exc
+
+
+@command("eval")
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Measure the configured rules on labelled JSON Lines: precision, recall, F1, mistakes."""
+    from monitor.classify import Classifier
+    from monitor.classify.evaluate import evaluate
+
+    classifier = Classifier(load(args).topics)
+    rows, status = [], 0
+    for row in _classify_inputs(_read_input(args.file)):
+        if isinstance(row, dict) and not isinstance(row.get("labels"), list):
+            row = f"row {row.get('id')!r}: no 'labels' list"
+        if isinstance(row, str):
+            print(row, file=sys.stderr)
+            status = 1
+            continue
+        rows.append(row)
+    result = evaluate(rows, classifier)
+    if args.format == "json":
+        _print_json(result.as_dict())
+        return status
+    print(f"{result.rows} labelled articles")
+    print(f"{'topic':16} {'precision':>9} {'recall':>7} {'F1':>6}   tp  fp  fn   tn")
+    for score in result.topics.values():
+        print(
+            f"{score.topic:16} {score.precision:9.3f} {score.recall:7.3f} {score.f1:6.3f}"
+            f"  {score.tp:3} {score.fp:3} {score.fn:3} {score.tn:4}"
+        )
+    if result.mistakes:
+        print(f"\n{len(result.mistakes)} mistakes:")
+    for m in result.mistakes:
+        print(f"  {m.id:8} {m.topic:14} {m.kind:15} score {m.score:.2f}  {m.title}")
+        if m.note:
+            print(f"  {'':8} note: {m.note}")
+        if m.why:
+            print(f"  {'':8} why: {', '.join(m.why[:8])}")
+    return status
+
+
+@command("reclassify")
+def cmd_reclassify(args: argparse.Namespace) -> int:
+    """Re-run the current rules over stored articles; record new matches; alert with --alert."""
+    from monitor.config import parse_duration
+    from monitor.service import Service
+
+    config = load(args)
+    try:
+        since = parse_duration(args.since) if args.since != "all" else None
+    except ValueError as exc:
+        print(f"--since: {exc}", file=sys.stderr)
+        return 2
+
+    async def replay() -> int:
+        async with Service(config) as service:
+            report = service.pipeline.replay(since, alert=args.alert)
+            delivery = await service.deliver() if args.alert else None
+        for article, topics in report.stories:
+            print(f"new match {','.join(topics)}: {article.title} <{article.url}>")
+        print(
+            f"{report.articles} stored articles re-classified: {report.matched} match,"
+            f" {report.new_matches} new matches recorded"
+            + (
+                f"; {report.alerts} alerts queued, {delivery.sent} sent,"
+                f" {delivery.retrying} to retry, {delivery.failed} failed"
+                if delivery is not None
+                else " (no alerts: use --alert to send them)"
+            )
+        )
+        return 0
+
+    return asyncio.run(replay())
 
 
 def _classify_inputs(data: str) -> list[dict[str, Any] | str]:
@@ -304,6 +390,21 @@ def build_parser() -> argparse.ArgumentParser:
     add("deliver", "try every pending alert once now")
     classify = add("classify", "classify JSON Lines or one plain-text article; store nothing")
     classify.add_argument("file", nargs="?", metavar="FILE|-")
+    classify.add_argument(
+        "--explain", action="store_true", help="explain each verdict for a person, not JSON"
+    )
+    evaluate = add("eval", "measure the rules on labelled JSON Lines: precision, recall, F1")
+    evaluate.add_argument("file", metavar="FILE|-", help="rows with id, title, text, labels")
+    evaluate.add_argument("--format", choices=["text", "json"], default="text")
+    reclassify = add(
+        "reclassify", "re-run the current rules over stored articles and record new matches"
+    )
+    reclassify.add_argument(
+        "--since", default="30d", help="articles fetched within this long (e.g. 7d, 24h) or 'all'"
+    )
+    reclassify.add_argument(
+        "--alert", action="store_true", help="also alert about stories that gained a match"
+    )
     add("check-config", "validate the config and print what would run")
     matches = add("matches", "recent matches")
     matches.add_argument("--since", help="e.g. 24h, 7d")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 
 from monitor.classify import Classifier
 from monitor.config import NotifierConfig
-from monitor.models import Article
+from monitor.models import Article, Classification
 from monitor.notify.payload import alert_id, build_payload
 from monitor.store import Store
 
@@ -30,6 +31,17 @@ class IngestReport:
         self.matched += other.matched
         self.alerts += other.alerts
         return self
+
+
+@dataclass
+class ReplayReport:
+    """What re-running the rules over stored articles found."""
+
+    articles: int = 0
+    matched: int = 0
+    new_matches: int = 0
+    alerts: int = 0
+    stories: list[tuple[Article, list[str]]] = field(default_factory=list)
 
 
 class Pipeline:
@@ -64,10 +76,38 @@ class Pipeline:
         self.store.record_matches(article_id, result)
         report.matched += 1
         log.info("match %s %s: %s", ",".join(result.topics), article.source, article.title)
+        report.alerts += self._enqueue(article_id, article, result)
+
+    def replay(self, since: timedelta | None, alert: bool = False) -> ReplayReport:
+        """Re-run the current rules over stored articles and record matches they did not have.
+
+        With ``alert``, enqueue alerts for matching stories that have none yet (one per story
+        and notifier as ever: a story alerted before is not alerted again), so a preview run
+        without ``alert`` can be followed by one with it."""
+        report = ReplayReport()
+        with self.store.atomic():
+            for article_id, article in self.store.stored_articles(since):
+                report.articles += 1
+                result = self.classifier.classify(article.title, article.body)
+                if not result.topics:
+                    continue
+                report.matched += 1
+                new = self.store.record_matches(article_id, result)
+                if new:
+                    report.new_matches += len(new)
+                    report.stories.append((article, new))
+                if alert:
+                    report.alerts += self._enqueue(article_id, article, result)
+        return report
+
+    def _enqueue(self, article_id: int, article: Article, result: Classification) -> int:
+        """Persist one alert per interested notifier; returns how many were new."""
+        queued = 0
         for notifier in self.notifiers:
             if not notifier.wants(result.topics):
                 continue
             key = alert_id(article.url, notifier.name)
             payload = build_payload(key, article, result)
             if self.store.enqueue_alert(key, notifier.name, article_id, result.topics, payload):
-                report.alerts += 1
+                queued += 1
+        return queued

@@ -301,6 +301,26 @@ class Store:
 
     # -- reading the log --------------------------------------------------------------------
 
+    def stored_articles(self, since: timedelta | None = None) -> Iterator[tuple[int, Article]]:
+        """Stored articles fetched within ``since`` (all when None), oldest first, for replays."""
+        sql, params = "SELECT * FROM articles", []
+        if since is not None:
+            sql += " WHERE fetched_at >= ?"
+            params.append(iso(utcnow() - since))
+        for row in self.db.query(sql + " ORDER BY fetched_at, id", params):
+            published = datetime.fromisoformat(row["published"]) if row["published"] else None
+            yield int(row["id"]), Article(
+                url=row["url"],
+                title=row["title"] or "",
+                source=row["source"],
+                summary=row["summary"] or "",
+                text=row["text"] or "",
+                published=published,
+                guid=row["guid"],
+                author=row["author"],
+                language=row["language"],
+            )
+
     def recent_matches(
         self, since: timedelta | None = None, topic: str | None = None, limit: int = 50
     ) -> list[dict[str, Any]]:
