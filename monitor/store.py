@@ -309,16 +309,19 @@ class Store:
             params.append(iso(utcnow() - since))
         for row in self.db.query(sql + " ORDER BY fetched_at, id", params):
             published = datetime.fromisoformat(row["published"]) if row["published"] else None
-            yield int(row["id"]), Article(
-                url=row["url"],
-                title=row["title"] or "",
-                source=row["source"],
-                summary=row["summary"] or "",
-                text=row["text"] or "",
-                published=published,
-                guid=row["guid"],
-                author=row["author"],
-                language=row["language"],
+            yield (
+                int(row["id"]),
+                Article(
+                    url=row["url"],
+                    title=row["title"] or "",
+                    source=row["source"],
+                    summary=row["summary"] or "",
+                    text=row["text"] or "",
+                    published=published,
+                    guid=row["guid"],
+                    author=row["author"],
+                    language=row["language"],
+                ),
             )
 
     def recent_matches(

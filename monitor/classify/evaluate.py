@@ -10,7 +10,8 @@ from monitor.models import Classification
 
 
 class _Classifies(Protocol):
-    topic_names: list[str]
+    @property
+    def topic_names(self) -> list[str]: ...
 
     def classify(self, title: str, text: str) -> Classification: ...
 

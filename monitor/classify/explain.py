@@ -18,7 +18,9 @@ def explain(result: Classification, title: str = "", label: str | None = None) -
 def _topic_lines(topic: str, verdict: TopicVerdict) -> list[str]:
     mark = "MATCH" if verdict.matched else "no"
     relation = ">=" if verdict.matched else "<"
-    lines = [f"  {topic}: {mark}  score {verdict.score:.2f} {relation} threshold {verdict.threshold:.2f}"]
+    lines = [
+        f"  {topic}: {mark}  score {verdict.score:.2f} {relation} threshold {verdict.threshold:.2f}"
+    ]
     for evidence in verdict.signals:
         terms = ", ".join(repr(t) for t in evidence.terms[:6])
         lines.append(f"    + {evidence.weight:.2f}  {evidence.rule}: {terms}")
