@@ -7,7 +7,7 @@ import os
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import yaml
 from pydantic import (
@@ -90,15 +90,60 @@ class SpiderConfig(BaseModel):
         return dict(self.model_extra or {})
 
 
+class RateLimit(_Strict):
+    """At most ``count`` messages per ``window`` (``10/10m``); the overflow goes as a digest."""
+
+    count: int = Field(ge=1)
+    window: timedelta
+
+
+def parse_rate_limit(value: object) -> object:
+    """``10/10m`` → RateLimit(count=10, window=10 minutes); anything else is left to pydantic."""
+    if not isinstance(value, str):
+        return value
+    count, sep, window = value.partition("/")
+    if not sep or not count.strip().isdigit():
+        raise ValueError(f"not a rate limit: {value!r} (use e.g. 10/10m)")
+    return RateLimit(count=int(count), window=parse_duration(window))
+
+
 class NotifierConfig(_Strict):
-    """Where alerts go. An empty ``url`` disables the notifier (with a warning)."""
+    """Where alerts go. An empty ``url`` disables the notifier (with a warning).
+
+    ``type`` names a class in ``monitor.notify.NOTIFIERS``. A failed send is retried with
+    exponential backoff from ``backoff`` up to ``backoff_cap``; after ``max_attempts`` tries the
+    alert is marked ``failed`` (``monitor deliver --retry-failed`` sends it again).
+    """
 
     name: Name
-    type: Literal["slack", "webhook"]
+    type: str
     url: str = ""
     secret: str | None = None
     topics: list[str] | None = None
     timeout: Duration = timedelta(seconds=10)
+    max_attempts: int = Field(default=12, ge=1, le=1000)
+    backoff: Duration = timedelta(seconds=15)
+    backoff_cap: Duration = timedelta(hours=1)
+    rate_limit: Annotated[RateLimit | None, BeforeValidator(parse_rate_limit)] = None
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, kind: str) -> str:
+        from monitor.notify import NOTIFIERS  # late: the notifiers import this module
+
+        if kind not in NOTIFIERS:
+            known = ", ".join(sorted(NOTIFIERS))
+            raise ValueError(f"unknown notifier type {kind!r} (known: {known})")
+        return kind
+
+    @model_validator(mode="after")
+    def _usable(self) -> NotifierConfig:
+        from monitor.notify import NOTIFIERS
+
+        problem = NOTIFIERS[self.type].config_problem(self) if self.enabled else None
+        if problem:
+            raise ValueError(problem)
+        return self
 
     @property
     def enabled(self) -> bool:

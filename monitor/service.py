@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from types import TracebackType
 
 import httpx
@@ -18,7 +17,7 @@ from monitor.classify import Classifier
 from monitor.config import Config, FeedConfig
 from monitor.errors import FetchError
 from monitor.notify import build_notifier
-from monitor.notify.outbox import DeliveryReport, deliver_pending
+from monitor.notify.outbox import DeliveryReport, Outbox
 from monitor.pipeline import IngestReport, Pipeline
 from monitor.sources.feeds import fetch_feed, parse_feed
 from monitor.store import Store, utcnow
@@ -52,6 +51,7 @@ class Service:
             max_redirects=5,
         )
         self._fetch_slots = asyncio.Semaphore(config.concurrency)
+        self.outbox = Outbox(self.store, self.notifiers, self.client)
         self.store.sync_sources(
             [(f.name, "feed", f.url) for f in config.feeds]
             + [(s.name, "spider", s.url) for s in config.spiders]
@@ -109,5 +109,4 @@ class Service:
 
     async def deliver(self, including_not_due: bool = False) -> DeliveryReport:
         """Try every due alert once (every pending one, backoff or not, when asked)."""
-        now = datetime.max.replace(tzinfo=UTC) if including_not_due else None
-        return await deliver_pending(self.store, self.notifiers, self.client, now)
+        return await self.outbox.deliver(ignore_schedule=including_not_due)

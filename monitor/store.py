@@ -19,7 +19,7 @@ import sqlite_utils
 
 from monitor.models import Article, Classification
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def utcnow() -> datetime:
@@ -42,6 +42,7 @@ class AlertRow:
     status: str
     attempts: int
     last_error: str | None
+    digest_id: str | None = None
 
 
 class Store:
@@ -72,12 +73,13 @@ class Store:
     # -- schema -------------------------------------------------------------------------------
 
     def _migrate(self) -> None:
+        """Run each missing step in order; every step records its version in its transaction."""
+        steps = {1: self._create_v1, 2: self._migrate_v2}
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
-        if version >= SCHEMA_VERSION:
-            return
-        with self.db.atomic():
-            self._create_v1()
-            self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            with self.db.atomic():
+                steps[target]()
+                self.db.execute(f"PRAGMA user_version = {target}")
 
     def _create_v1(self) -> None:
         db = self.db
@@ -162,6 +164,16 @@ class Store:
             if_not_exists=True,
         )
 
+    def _migrate_v2(self) -> None:
+        """Alerts remember the digest they went out in (rate limiting), and sent messages are
+        counted per notifier and time."""
+        columns = {c.name for c in self.db.table("alerts").columns}
+        if "digest_id" not in columns:
+            self.db.execute("ALTER TABLE alerts ADD COLUMN digest_id TEXT")
+        self.db.execute(
+            "CREATE INDEX IF NOT EXISTS idx_alerts_notifier_sent_at ON alerts (notifier, sent_at)"
+        )
+
     # -- articles and matches ---------------------------------------------------------------
 
     def article_id(self, url: str) -> int | None:
@@ -241,11 +253,12 @@ class Store:
     def due_alerts(self, now: datetime | None = None, limit: int = 500) -> list[AlertRow]:
         """Pending alerts whose next attempt is due, oldest first."""
         rows = self.db.execute(
-            "SELECT id, notifier, article_id, payload, status, attempts, last_error FROM alerts"
-            " WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY created_at LIMIT ?",
+            "SELECT id, notifier, article_id, payload, status, attempts, last_error, digest_id"
+            " FROM alerts WHERE status = 'pending' AND next_attempt_at <= ?"
+            " ORDER BY created_at, rowid LIMIT ?",
             [iso(now or utcnow()), limit],
         ).fetchall()
-        return [AlertRow(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5], r[6]) for r in rows]
+        return [AlertRow(r[0], r[1], r[2], json.loads(r[3]), *r[4:]) for r in rows]
 
     def mark_sent(self, alert_id: str) -> None:
         self.db.execute(
@@ -267,6 +280,56 @@ class Store:
             " WHERE id = ?",
             [error, alert_id],
         )
+
+    def assign_digest(self, alert_ids: list[str], digest_id: str) -> None:
+        """Bind alerts to one digest message before it is sent, so a retry (or a restart after a
+        crash) sends the very same digest again, under the same id."""
+        with self.atomic():
+            for alert_id in alert_ids:
+                self.db.execute(
+                    "UPDATE alerts SET digest_id = ? WHERE id = ? AND status = 'pending'",
+                    [digest_id, alert_id],
+                )
+
+    def messages_sent_since(self, notifier: str, since: datetime) -> int:
+        """Messages (single alerts, or whole digests) a notifier has sent since a moment."""
+        row = self.db.execute(
+            "SELECT count(DISTINCT coalesce(digest_id, id)) FROM alerts"
+            " WHERE notifier = ? AND status = 'sent' AND sent_at >= ?",
+            [notifier, iso(since)],
+        ).fetchone()
+        return int(row[0])
+
+    def retry_failed(self, notifiers: list[str] | None = None) -> int:
+        """Put failed alerts back in the queue with a fresh attempt budget; returns how many."""
+        where, params = "status = 'failed'", [iso(utcnow())]
+        if notifiers is not None:
+            where += f" AND notifier IN ({','.join('?' * len(notifiers))})"
+            params += notifiers
+        cursor = self.db.execute(
+            f"UPDATE alerts SET status = 'pending', attempts = 0, next_attempt_at = ? WHERE {where}",
+            params,
+        )
+        return cursor.rowcount
+
+    def alert_rows(
+        self, status: str | None = None, notifier: str | None = None, limit: int = 50
+    ) -> list[dict[str, Any]]:
+        """Alerts newest first, joined with their article, for ``monitor alerts``."""
+        where, params = ["1 = 1"], []
+        if status:
+            where.append("al.status = ?")
+            params.append(status)
+        if notifier:
+            where.append("al.notifier = ?")
+            params.append(notifier)
+        sql = (
+            "SELECT al.id, al.notifier, al.status, al.attempts, al.last_error, al.created_at,"
+            " al.next_attempt_at, al.sent_at, al.digest_id, al.topics, al.article_id, a.title,"
+            " a.url, a.source FROM alerts al JOIN articles a ON a.id = al.article_id"
+            f" WHERE {' AND '.join(where)} ORDER BY al.created_at DESC, al.rowid DESC LIMIT ?"
+        )
+        return list(self.db.query(sql, [*params, limit]))
 
     # -- sources ----------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Alert delivery: the outbox (``deliver_pending``) and one module per notifier type.
+"""Alert delivery: the outbox (``Outbox``, ``deliver_pending``) and one module per notifier.
 
 ``NOTIFIERS`` maps a config ``type`` to its class; adding a notifier is one file and one line.
 """
@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from monitor.config import NotifierConfig
+from monitor.notify.apprise import AppriseNotifier
 from monitor.notify.base import Notifier
 from monitor.notify.slack import SlackNotifier
 from monitor.notify.webhook import WebhookNotifier
@@ -13,6 +14,7 @@ from monitor.notify.webhook import WebhookNotifier
 NOTIFIERS: dict[str, type[Notifier]] = {
     "slack": SlackNotifier,
     "webhook": WebhookNotifier,
+    "apprise": AppriseNotifier,
 }
 
 

@@ -1,7 +1,13 @@
-"""What every notifier is: something that POSTs one alert payload and maps failures."""
+"""What every notifier is: something that delivers one alert payload and maps failures.
+
+HTTP notifiers render a body and headers (``request``); ``send`` POSTs it and maps the answer:
+2xx delivered; 408, 429, 5xx and timeouts retry later (``Retry-After`` read on 429 and 503);
+any other status is permanent. Notifiers that are not a single POST override ``send``.
+"""
 
 from __future__ import annotations
 
+import re
 from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
 
@@ -10,6 +16,8 @@ import httpx
 from monitor.config import NotifierConfig
 from monitor.errors import DeliveryError, PermanentDeliveryError
 from monitor.store import utcnow
+
+_MENTION = re.compile(r"@(?=\S)")
 
 
 class Notifier:
@@ -21,8 +29,15 @@ class Notifier:
         self.config = config
         self.name = config.name
 
+    @classmethod
+    def config_problem(cls, config: NotifierConfig) -> str | None:
+        """Why this (enabled) config cannot work, caught at load time; None when it can."""
+        if not re.match(r"^https?://[^/\s]+", config.url):
+            return "url: not an http(s) URL"
+        return None
+
     def request(self, payload: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
-        """The raw body and headers for one alert."""
+        """The raw body and headers for one alert (or digest) payload."""
         raise NotImplementedError
 
     async def send(self, client: httpx.AsyncClient, payload: dict[str, Any]) -> None:
@@ -34,11 +49,12 @@ class Notifier:
                 content=body,
                 headers=headers,
                 timeout=self.config.timeout.total_seconds(),
+                follow_redirects=False,
             )
         except httpx.TimeoutException as exc:
             raise DeliveryError(f"timed out ({type(exc).__name__})") from exc
         except httpx.HTTPError as exc:
-            raise DeliveryError(f"{type(exc).__name__}: {_redact(str(exc), self.config)}") from exc
+            raise DeliveryError(f"{type(exc).__name__}: {redact(str(exc), self.config)}") from exc
         check_response(response)
 
 
@@ -49,7 +65,8 @@ def check_response(response: httpx.Response) -> None:
         return
     message = f"HTTP {status}: {response.text[:200]!r}"
     if status in (408, 429) or status >= 500:
-        raise DeliveryError(message, retry_after=retry_after_seconds(response))
+        honoured = retry_after_seconds(response) if status in (429, 503) else None
+        raise DeliveryError(message, retry_after=honoured)
     raise PermanentDeliveryError(message)
 
 
@@ -68,7 +85,13 @@ def retry_after_seconds(response: httpx.Response) -> float | None:
         return None
 
 
-def _redact(text: str, config: NotifierConfig) -> str:
+def defang_mentions(text: str) -> str:
+    """A zero-width space after every ``@``: ``@channel``, ``@here``, ``@everyone`` and
+    ``<@U123>`` read the same but no chat service treats them as a mention any more."""
+    return _MENTION.sub("@\u200b", text)
+
+
+def redact(text: str, config: NotifierConfig) -> str:
     """Webhook URLs are secrets: never let one into a log line or the database."""
     for secret in (config.url, config.secret):
         if secret:

@@ -6,7 +6,7 @@ import hashlib
 from typing import Any
 
 from monitor.models import Article, Classification
-from monitor.store import iso
+from monitor.store import iso, utcnow
 
 SUMMARY_CHARS = 500
 
@@ -35,4 +35,47 @@ def build_payload(alert: str, article: Article, result: Classification) -> dict[
         },
         "entities": [e.as_dict() for e in result.entities],
         "why": {t: result.why.get(t, []) for t in result.topics},
+    }
+
+
+def digest_id(alert_ids: list[str]) -> str:
+    """Stable id of one digest message: the same alerts always give the same id."""
+    return "digest-" + hashlib.sha256("\n".join(sorted(alert_ids)).encode()).hexdigest()[:25]
+
+
+def build_digest(digest: str, payloads: list[dict[str, Any]], reason: str) -> dict[str, Any]:
+    """One message carrying many alerts, sent when a burst exceeds a notifier's rate limit.
+
+    Every alert inside keeps its own ``id``, so a receiver that saw one of them alone before
+    (a retry after a crash) can still drop the repeat.
+    """
+    return {
+        "id": digest,
+        "event": "digest",
+        "reason": reason,
+        "count": len(payloads),
+        "alerts": payloads,
+    }
+
+
+def sample_payload(notifier: str) -> dict[str, Any]:
+    """The alert ``monitor test-notify`` sends: clearly a test, shaped like the real thing."""
+    return {
+        "id": alert_id(f"test-notify {utcnow().isoformat()}", notifier),
+        "event": "test",
+        "topics": ["prisoner_swap", "diplomacy"],
+        "scores": {"prisoner_swap": 1.0, "diplomacy": 1.0},
+        "article": {
+            "url": "https://example.org/newsmonitor/test-alert",
+            "title": "Test alert from newsmonitor: this channel is set up correctly",
+            "source": "newsmonitor",
+            "published": iso(utcnow()),
+            "summary": (
+                f"This is a test alert sent by `monitor test-notify {notifier}`. Real alerts look"
+                " like this one: the story's title and link, its source and time, the topics it"
+                " matched, the entities found and why it matched."
+            ),
+        },
+        "entities": [{"text": "newsmonitor", "type": "ORG"}],
+        "why": {"prisoner_swap": ["test"], "diplomacy": ["test"]},
     }
