@@ -83,18 +83,114 @@ def cmd_poll(args: argparse.Namespace) -> int:
 
 @command("deliver")
 def cmd_deliver(args: argparse.Namespace) -> int:
-    """Try every pending alert once now."""
+    """Try every pending alert once now (and failed ones too, with ``--retry-failed``)."""
     from monitor.service import Service
 
     config = load(args)
 
     async def once() -> int:
         async with Service(config) as service:
+            if args.retry_failed:
+                again = service.store.retry_failed(list(service.notifiers))
+                print(f"{again} failed alerts queued again")
             report = await service.deliver(including_not_due=True)
-        print(f"{report.sent} sent, {report.retrying} to retry, {report.failed} failed")
+        line = f"{report.sent} sent, {report.retrying} to retry, {report.failed} failed"
+        if report.digests:
+            line += f" ({report.digests} digests)"
+        if report.held:
+            line += f", {report.held} held by rate limits or pauses"
+        print(line)
         return 0
 
     return asyncio.run(once())
+
+
+@command("alerts")
+def cmd_alerts(args: argparse.Namespace) -> int:
+    """Alerts in the outbox, newest first, by status."""
+    from monitor.store import Store
+
+    config = load(args)
+    store = Store(config.database)
+    status = None if args.status == "all" else args.status
+    rows = store.alert_rows(status=status, notifier=args.notifier, limit=args.limit)
+    counts = store.alert_counts()
+    store.close()
+    columns = ["created_at", "notifier", "status", "attempts", "sent_at", "title", "last_error"]
+    fmt = args.format or ("table" if sys.stdout.isatty() else "json")
+    if fmt == "json":
+        for row in rows:
+            _print_json({**row, "topics": json.loads(row["topics"] or "[]")})
+    elif fmt == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["id", *columns, "digest_id", "url"])
+        for row in rows:
+            writer.writerow([row["id"], *(row[c] for c in columns), row["digest_id"], row["url"]])
+    else:
+        _alerts_table(rows, counts)
+    return 0
+
+
+def _alerts_table(rows: list[dict[str, Any]], counts: dict[str, int]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"
+    table = Table(title=f"{len(rows)} alerts shown (all: {summary})")
+    for column in ("created", "notifier", "status", "tries", "sent", "title", "last error"):
+        table.add_column(column, overflow="fold")
+    styles = {"failed": "red", "pending": "yellow"}
+    for row in rows:
+        sent = (row["sent_at"] or "")[:16] + (" (digest)" if row["digest_id"] else "")
+        table.add_row(
+            row["created_at"][:16],
+            row["notifier"],
+            row["status"],
+            str(row["attempts"]),
+            sent,
+            f"[link={row['url']}]{row['title'] or row['url']}[/link]",
+            row["last_error"] or "",
+            style=styles.get(row["status"], ""),
+        )
+    Console().print(table)
+
+
+@command("test-notify")
+def cmd_test_notify(args: argparse.Namespace) -> int:
+    """Send a sample alert through one notifier so an operator can check the channel."""
+    import httpx
+
+    from monitor.errors import DeliveryError
+    from monitor.notify import build_notifier
+    from monitor.notify.payload import sample_payload
+
+    config = load(args)
+    found = [n for n in config.notifiers if n.name == args.name]
+    if not found:
+        known = ", ".join(n.name for n in config.notifiers) or "none configured"
+        raise ConfigError(
+            str(config.path), [("notifiers", f"no notifier named {args.name!r} (known: {known})")]
+        )
+    if not found[0].enabled:
+        raise ConfigError(
+            str(config.path),
+            [(f"notifiers[{args.name}].url", "is empty, so the notifier is disabled")],
+        )
+    notifier = build_notifier(found[0])
+    payload = sample_payload(notifier.name)
+
+    async def send() -> None:
+        async with httpx.AsyncClient(headers={"User-Agent": config.user_agent}) as client:
+            await notifier.send(client, payload)
+
+    try:
+        asyncio.run(send())
+    except DeliveryError as exc:
+        raise MonitorError(
+            f"test alert to {notifier.name} ({found[0].type}) failed: {exc}"
+        ) from exc
+    print(f"test alert {payload['id']} sent to {notifier.name} ({found[0].type})")
+    return 0
 
 
 @command("crawl")
@@ -362,6 +458,14 @@ def cmd_feeds(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("demo")
+def cmd_demo(args: argparse.Namespace) -> int:
+    """An offline tour: a sample feed and receiver on 127.0.0.1, one pass, what matched and why."""
+    from monitor.demo import run_demo
+
+    return run_demo(load(args))
+
+
 # -- argument parsing -----------------------------------------------------------------------
 
 
@@ -387,7 +491,18 @@ def build_parser() -> argparse.ArgumentParser:
     poll.add_argument("--once", action="store_true", help="poll once and exit (the only mode)")
     crawl = add("crawl", "run spiders once through the same pipeline")
     crawl.add_argument("names", nargs="*", metavar="NAME")
-    add("deliver", "try every pending alert once now")
+    deliver = add("deliver", "try every pending alert once now")
+    deliver.add_argument(
+        "--retry-failed", action="store_true", help="queue failed alerts again first"
+    )
+    alerts = add("alerts", "alerts in the outbox by status")
+    alerts.add_argument("--status", choices=["all", "pending", "sent", "failed"], default="all")
+    alerts.add_argument("--notifier")
+    alerts.add_argument("--limit", type=int, default=50)
+    alerts.add_argument("--format", choices=["table", "json", "csv"])
+    test_notify = add("test-notify", "send a sample alert through one notifier")
+    test_notify.add_argument("name", metavar="NAME")
+    add("demo", "an offline tour: sample stories, the config's rules, and the alert that arrives")
     classify = add("classify", "classify JSON Lines or one plain-text article; store nothing")
     classify.add_argument("file", nargs="?", metavar="FILE|-")
     classify.add_argument(

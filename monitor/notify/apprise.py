@@ -66,6 +66,15 @@ def _digest_message(payload: dict[str, Any]) -> tuple[str, str]:
     return title, "\n".join(lines)
 
 
+def _apprise() -> Any:
+    """The apprise module, its own log kept out of ours: its lines can quote a service URL,
+    which is a secret; what matters of it reaches our log through ``DeliveryError``."""
+    import apprise
+
+    logging.getLogger(apprise.LOGGER_NAME).propagate = False
+    return apprise
+
+
 class AppriseNotifier(Notifier):
     """Sends through Apprise, whose plugins talk to each service's own API."""
 
@@ -77,15 +86,12 @@ class AppriseNotifier(Notifier):
 
     @classmethod
     def config_problem(cls, config: NotifierConfig) -> str | None:
-        import apprise
-
-        if apprise.Apprise.instantiate(config.url) is None:
+        if _apprise().Apprise.instantiate(config.url) is None:
             return "url: not an Apprise URL this installation supports"
         return None
 
     def _instance(self) -> apprise_lib.Apprise:
-        import apprise
-
+        apprise = _apprise()
         if self._apprise is None:
             plugin = apprise.Apprise.instantiate(self.config.url)
             if plugin is None:
@@ -97,8 +103,7 @@ class AppriseNotifier(Notifier):
         return self._apprise
 
     async def send(self, client: httpx.AsyncClient, payload: dict[str, Any]) -> None:
-        import apprise
-
+        apprise = _apprise()
         title, body = apprise_message(payload)
         notifier = self._instance()
         with apprise.LogCapture(level=logging.WARNING, fmt="%(message)s") as captured:
