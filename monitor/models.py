@@ -69,6 +69,7 @@ class TopicVerdict:
     exclusions: list[Evidence] = field(default_factory=list)
     context_found: bool = True
     evidence_score: float = 0.0
+    core_found: bool = True
 
 
 @dataclass(frozen=True)

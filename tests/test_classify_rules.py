@@ -55,17 +55,39 @@ def test_near_matches_within_the_distance_in_either_order():
     assert score(clf, "prisoners were held in a camp for years before any swap") == 0.0
 
 
-def test_weights_combine_and_repeats_count_up_to_the_limit():
+def test_weights_combine_and_distinct_terms_count_up_to_the_limit():
     clf = topic(
         signals=[
             {"any": ["talks"], "weight": 0.5},
-            {"any": ["envoy"], "weight": 0.5, "repeat": 2},
+            {"any": ["envoy", "ambassador", "diplomat"], "weight": 0.5, "repeat": 2},
         ]
     )
 
     assert score(clf, "talks") == 0.5
     assert score(clf, "talks with the envoy") == 0.75
-    assert score(clf, "talks, envoy, envoy, envoy") == pytest.approx(1 - 0.5**3)
+    assert score(clf, "talks, envoy, envoy, envoy") == 0.75  # one word said often is one piece
+    assert score(clf, "talks, envoy, ambassador, diplomat") == pytest.approx(1 - 0.5**3)
+
+
+def test_a_term_in_the_headline_counts_once_more():
+    clf = topic(signals=[{"any": ["talks"], "weight": 0.5, "repeat": 2}])
+
+    assert score(clf, "They held talks.") == 0.5
+    assert score(clf, "They held talks.", title="Talks in Geneva") == 0.75
+
+
+def test_supporting_signals_alone_do_not_make_a_match():
+    clf = topic(
+        signals=[
+            {"any": ["talks"], "weight": 0.5},
+            {"entities": ["GPE"], "distinct": 2, "weight": 0.5, "supporting": True},
+        ]
+    )
+
+    assert score(clf, "Russia and France") == 0.0
+    assert score(clf, "Russia and France held talks") == 0.75
+    verdict = clf.classify("", "Russia and France").verdicts["t"]
+    assert not verdict.core_found and verdict.evidence_score == 0.5
 
 
 def test_required_context_zeroes_the_score_without_a_state_actor():

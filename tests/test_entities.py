@@ -66,3 +66,9 @@ def test_building_the_recognizer_is_fast():
     start = time.perf_counter()
     default_recognizer.__wrapped__()
     assert time.perf_counter() - start < 0.5
+
+
+def test_places_named_after_countries_are_not_those_countries():
+    ids = found("Officials in New Mexico, New Jersey and Latin America met the Washington Post.")
+
+    assert ("GPE", "MX") not in ids and ("GPE", "US") not in ids and ("GPE", "JE") not in ids

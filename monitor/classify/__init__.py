@@ -50,7 +50,7 @@ class Classifier:
             folded = "".join(c.lower()[0] for c in norm)
         hits, candidates = self._index.find(folded)
         mentions = self._recognizer.resolve(norm, candidates)
-        doc = Document(folded, hits, mentions)
+        doc = Document(folded, hits, mentions, len(normalize(title)))
         verdicts = {name: topic.judge(doc) for name, topic in self._topics.items()}
         return Classification(
             topics=[name for name, v in verdicts.items() if v.matched],

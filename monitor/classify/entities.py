@@ -117,6 +117,17 @@ def _people_names() -> Iterator[tuple[str, EntityInfo]]:
             yield str(name), info
 
 
+NOT_AN_ENTITY = "NONE"
+
+
+def _false_friends() -> Iterator[tuple[str, EntityInfo]]:
+    """Names such as "New Mexico" that must not count as the country they contain."""
+    info = EntityInfo(NOT_AN_ENTITY, "")
+    for line in _data_text("not_entities.txt").splitlines():
+        if line.strip() and not line.startswith("#"):
+            yield line.strip(), info
+
+
 def _role_names() -> Iterator[tuple[str, EntityInfo]]:
     for row in _tsv_rows("roles.tsv"):
         yield from ((phrase, EntityInfo("ROLE", row[0])) for phrase in _split(row[1]))
@@ -212,7 +223,7 @@ class EntityRecognizer:
         for start, end, info in sorted(accepted, key=lambda c: (c[0], c[0] - c[1])):
             if not kept or start >= kept[-1].end:
                 kept.append(Mention(start, end, norm[start:end], info))
-        return kept
+        return [m for m in kept if m.info.type != NOT_AN_ENTITY]
 
     def entities(self, text: str) -> list[Entity]:
         """Distinct entities in order of first mention, as the pipeline stores them."""
@@ -232,5 +243,5 @@ def unique_entities(mentions: Iterable[Mention]) -> list[Entity]:
 @lru_cache(maxsize=1)
 def default_recognizer() -> EntityRecognizer:
     """The recognizer built from the packaged data, once per process."""
-    names = [*_country_names(), *_organisation_names(), *_people_names()]
+    names = [*_country_names(), *_organisation_names(), *_people_names(), *_false_friends()]
     return EntityRecognizer(names, _role_names())

@@ -11,7 +11,12 @@ witnesses (noisy-OR): ``score = 1 - (1 - w1) (1 - w2) …``, so two 0.5 signals 
   same written on one line.
 - ``entities: [GPE, NORP, …]`` with ``distinct: N`` fires when N different named entities of
   those types occur (e.g. two different countries).
-- ``repeat: N`` lets up to N separate occurrences count, each adding the weight again.
+- ``repeat: N`` lets up to N pieces of evidence count, each adding the weight again: N
+  different terms of an ``any`` list (a word repeated is one piece; one in the headline is
+  one more), N occurrences of a
+  ``near`` pair, N entities beyond ``distinct``.
+- ``supporting: true`` marks evidence that only strengthens a case some other signal made
+  (countries named, "meeting"): a topic whose fired signals are all supporting scores 0.
 
 ``require`` names the context a topic needs (for instance a state actor: a country, a demonym,
 an international body, a leader or a government role); without it the score is 0.
@@ -53,6 +58,7 @@ class Signal(_Rule):
     distinct: int = Field(default=1, ge=1)
     weight: Weight
     repeat: int = Field(default=1, ge=1, le=20)
+    supporting: bool = False
 
     @model_validator(mode="before")
     @classmethod

@@ -24,6 +24,7 @@ class Document:
     folded: str
     hits: Hits
     mentions: list[Mention]
+    title_end: int = 0  # the title is folded[:title_end]
     # entity type -> distinct entity (country for places and people, else id) -> first text
     distinct: dict[str, dict[str, str]] = field(init=False)
 
@@ -69,10 +70,24 @@ class CompiledSignal:
         """How many times the signal's evidence occurs, and the matched text."""
         if self.rule.entities is not None:
             return self._entities(doc)
-        spans = _spans(doc, self.terms, ignored)
         if self.rule.near is None:
-            return len(spans), [doc.folded[s:e] for s, e in spans[: self.rule.repeat + 2]]
+            return self._any(doc, ignored)
+        spans = _spans(doc, self.terms, ignored)
         return self._near(doc, spans, _spans(doc, self.partners, ignored))
+
+    def _any(self, doc: Document, ignored: set[int]) -> tuple[int, list[str]]:
+        """Distinct terms of the list that occur (a word said five times is one piece of
+        evidence), plus one when the headline has one; each shown by its first occurrence."""
+        firsts = []
+        for term_id in self.terms & doc.hits.keys():
+            spans = doc.hits[term_id]
+            if ignored:
+                spans = [s for s in spans if s[0] not in ignored and s[1] - 1 not in ignored]
+            if spans:
+                firsts.append(spans[0])
+        firsts.sort()
+        in_title = bool(firsts) and firsts[0][1] <= doc.title_end
+        return len(firsts) + in_title, [doc.folded[s:e] for s, e in firsts]
 
     def _near(
         self, doc: Document, spans: list[Span], partners: list[Span]
@@ -163,11 +178,13 @@ class CompiledTopic:
     def judge(self, doc: Document) -> TopicVerdict:
         """Score the document against this topic and say why."""
         ignored = self._ignored(doc)
-        evidence = [e for s in self.signals if (e := s.weigh(doc, ignored))]
+        fired = [(s, e) for s in self.signals if (e := s.weigh(doc, ignored))]
+        evidence = [e for _, e in fired]
         exclusions = [e for x in self.exclusions if (e := x.weigh(doc))]
         context = self.requirement is None or self.requirement.met(doc)
+        core = any(not s.rule.supporting for s, _ in fired)
         raw = _noisy_or(e.weight for e in evidence)
-        score = raw
+        score = raw if core else 0.0
         for exclusion in exclusions:
             score *= 1 - exclusion.weight
         score = round(score if context else 0.0, 4)
@@ -179,6 +196,7 @@ class CompiledTopic:
             exclusions=exclusions,
             context_found=context,
             evidence_score=round(raw, 4),
+            core_found=core,
         )
 
 
