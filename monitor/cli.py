@@ -350,7 +350,9 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     for n in config.notifiers:
         state = "enabled" if n.enabled else "DISABLED (empty url)"
         topics = ", ".join(n.topics) if n.topics else "all topics"
-        print(f"  {n.name:24} {n.type:8} {state}; {topics}")
+        rate = n.rate_limit
+        limit = f"; at most {rate.count} per {_human(rate.window.total_seconds())}" if rate else ""
+        print(f"  {n.name:24} {n.type:8} {state}; {topics}{limit}")
     return 0
 
 

@@ -7,7 +7,7 @@ import json
 import sqlite3
 
 from alerting import Courier, webhook
-from conftest import rss, run_monitor, write_config
+from conftest import REPO, rss, run_monitor, write_config
 from stories import SPORTS, SWAP
 
 TALKS = {
@@ -136,3 +136,12 @@ notifiers:
 
 def receiver_paths() -> list[str]:
     return ["/swaps", "/talks", "/all"]
+
+
+def test_alert_commands_are_documented_in_the_readme():
+    readme = (REPO / "README.md").read_text()
+    help_text = run_monitor("--help").stdout
+
+    for command in ("alerts", "deliver --retry-failed", "test-notify NAME", "demo"):
+        assert f"| `monitor {command}` |" in readme
+        assert command.split()[0] in help_text

@@ -71,7 +71,7 @@ def _apprise() -> Any:
     which is a secret; what matters of it reaches our log through ``DeliveryError``."""
     import apprise
 
-    logging.getLogger(apprise.LOGGER_NAME).propagate = False
+    logging.getLogger("apprise").propagate = False
     return apprise
 
 
