@@ -11,6 +11,8 @@ import pytest
 from alerting import Courier, webhook
 from conftest import LoopbackServer, Request
 
+from monitor.config import NotifierConfig
+from monitor.models import Article
 from monitor.notify.outbox import backoff
 from monitor.store import utcnow
 
@@ -222,3 +224,21 @@ def test_secret_url_never_reaches_the_database(courier_for):
     (row,) = courier.rows()
     assert row["status"] == "pending" and row["last_error"]
     assert "secret-token" not in row["last_error"]
+
+
+def test_an_alert_that_cannot_be_rendered_fails_visibly_and_the_queue_moves_on(
+    receiver, courier_for
+):
+    courier = courier_for(NotifierConfig(name="chat", type="slack", url=receiver.url("/slack")))
+    article_id = courier.store.insert_article(
+        Article(url="https://x.example/1", title="t", source="s")
+    )
+    assert article_id is not None
+    courier.store.enqueue_alert("broken", "chat", article_id, ["prisoner_swap"], {"id": "broken"})
+    courier.enqueue(2)
+
+    report = courier.deliver()
+
+    broken, good = courier.rows()
+    assert broken["status"] == "failed" and "internal error: KeyError" in broken["last_error"]
+    assert good["status"] == "sent" and (report.failed, report.sent) == (1, 1)

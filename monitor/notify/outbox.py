@@ -26,7 +26,7 @@ import httpx
 
 from monitor.config import NotifierConfig, RateLimit
 from monitor.errors import DeliveryError, PermanentDeliveryError
-from monitor.notify.base import Notifier
+from monitor.notify.base import Notifier, redact
 from monitor.notify.payload import build_digest, digest_id
 from monitor.store import AlertRow, Store, utcnow
 
@@ -207,6 +207,13 @@ class Outbox:
             return True
         except DeliveryError as exc:
             return self._retry_later(notifier, message, exc, report, now)
+        except Exception as exc:  # a bug, or a payload this notifier cannot render: retrying
+            # would only block the queue behind it, so it fails where the operator sees it
+            error = redact(f"internal error: {type(exc).__name__}: {exc}", notifier.config)
+            self._mark_failed(ids, error)
+            report.failed += len(ids)
+            log.exception("alert %s to %s failed: %s", label, notifier.name, error)
+            return True
         with self.store.atomic():
             for alert_id in ids:
                 self.store.mark_sent(alert_id)

@@ -110,4 +110,4 @@ class SlackNotifier(Notifier):
     def request(self, payload: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
         render = slack_digest if payload.get("event") == "digest" else slack_message
         body = json.dumps(render(payload), ensure_ascii=False).encode()
-        return body, {"Content-Type": "application/json"}
+        return body, {"Content-Type": "application/json", "Idempotency-Key": str(payload["id"])}
