@@ -250,13 +250,16 @@ class Store:
         )
         return bool(cursor.rowcount)
 
-    def due_alerts(self, now: datetime | None = None, limit: int = 500) -> list[AlertRow]:
-        """Pending alerts whose next attempt is due, oldest first."""
+    def due_alerts(
+        self, now: datetime | None = None, limit: int = 500, notifier: str | None = None
+    ) -> list[AlertRow]:
+        """Pending alerts whose next attempt is due, oldest first (of one notifier, if named)."""
+        only = " AND notifier = ?" if notifier is not None else ""
         rows = self.db.execute(
             "SELECT id, notifier, article_id, payload, status, attempts, last_error, digest_id"
-            " FROM alerts WHERE status = 'pending' AND next_attempt_at <= ?"
+            f" FROM alerts WHERE status = 'pending' AND next_attempt_at <= ?{only}"
             " ORDER BY created_at, rowid LIMIT ?",
-            [iso(now or utcnow()), limit],
+            [iso(now or utcnow()), *([notifier] if notifier is not None else []), limit],
         ).fetchall()
         return [AlertRow(r[0], r[1], r[2], json.loads(r[3]), *r[4:]) for r in rows]
 

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 RETRY_AFTER_CAP = 24 * 3600.0
 DIGEST_MAX = 200
+QUEUE_BATCH = 500
 FAR_FUTURE = datetime.max.replace(tzinfo=UTC)
 
 
@@ -141,15 +142,11 @@ class Outbox:
         pauses notwithstanding; rate limits still apply)."""
         async with self._lock:  # two overlapping passes would send the same alert twice
             now = self.clock()
-            queues: dict[str, list[AlertRow]] = {}
-            for alert in self.store.due_alerts(FAR_FUTURE if ignore_schedule else now):
-                if alert.notifier in self.notifiers:
-                    queues.setdefault(alert.notifier, []).append(alert)
             report = DeliveryReport()
             await asyncio.gather(
                 *(
-                    self._drain(self.notifiers[name], rows, report, now, ignore_schedule)
-                    for name, rows in queues.items()
+                    self._drain(notifier, report, now, ignore_schedule)
+                    for notifier in self.notifiers.values()
                 )
             )
             return report
@@ -162,15 +159,15 @@ class Outbox:
         return max(0, limit.count - used)
 
     async def _drain(
-        self,
-        notifier: Notifier,
-        alerts: list[AlertRow],
-        report: DeliveryReport,
-        now: datetime,
-        ignore_schedule: bool,
+        self, notifier: Notifier, report: DeliveryReport, now: datetime, ignore_schedule: bool
     ) -> None:
+        """One notifier's queue, oldest first; each notifier has its own, so a backlog behind
+        a broken channel never starves the others."""
         if not ignore_schedule and self.paused_until.get(notifier.name, now) > now:
-            report.held += len(alerts)
+            return
+        due = FAR_FUTURE if ignore_schedule else now
+        alerts = self.store.due_alerts(due, limit=QUEUE_BATCH, notifier=notifier.name)
+        if not alerts:
             return
         plan = plan_messages(alerts, self._room(notifier.config, now))
         report.held += plan.held
