@@ -137,11 +137,21 @@ def _alerts_table(rows: list[dict[str, Any]], counts: dict[str, int]) -> None:
 
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"
     table = Table(title=f"{len(rows)} alerts shown (all: {summary})")
-    for column in ("created", "notifier", "status", "tries", "sent", "title", "last error"):
+    for column in (
+        "created",
+        "notifier",
+        "status",
+        "tries",
+        "sent / next try",
+        "title",
+        "last error",
+    ):
         table.add_column(column, overflow="fold")
     styles = {"failed": "red", "pending": "yellow"}
     for row in rows:
         sent = (row["sent_at"] or "")[:16] + (" (digest)" if row["digest_id"] else "")
+        if row["status"] == "pending":
+            sent = f"next {(row['next_attempt_at'] or '')[:19]}"
         table.add_row(
             row["created_at"][:16],
             row["notifier"],
