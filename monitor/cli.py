@@ -11,10 +11,10 @@ import argparse
 import asyncio
 import csv
 import json
-import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from monitor.errors import ConfigError, MonitorError
@@ -39,7 +39,19 @@ def command(name: str) -> Callable[[Command], Command]:
 def load(args: argparse.Namespace) -> Config:
     from monitor.config import load_config
 
-    return load_config(args.config)
+    config = load_config(args.config)
+    if args.log_format is None and config.log_format != "human":
+        from monitor.logging import configure_logging
+
+        configure_logging(config.log_format, args.verbose)
+    return config
+
+
+def existing_database(config: Config) -> Path:
+    """The config's database, which commands that only read the log must not create."""
+    if not config.database.is_file():
+        raise MonitorError(f"no database at {config.database} (has the service run yet?)")
+    return config.database
 
 
 def _print_json(obj: Any) -> None:
@@ -478,6 +490,53 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(load(args))
 
 
+@command("status")
+def cmd_status(args: argparse.Namespace) -> int:
+    """Summarise the running service from its database."""
+    from monitor.status import render_status, service_status
+
+    config = load(args)
+    status = service_status(existing_database(config), config)
+    if args.format == "json" or (args.format is None and not sys.stdout.isatty()):
+        _print_json(status)
+    else:
+        print(render_status(status))
+    return 0
+
+
+@command("backup")
+def cmd_backup(args: argparse.Namespace) -> int:
+    """Write an online, consistent copy of the database to PATH."""
+    from monitor.store import Store
+
+    config = load(args)
+    destination = Path(args.path)
+    if destination.is_dir():
+        destination = destination / config.database.name
+    if destination.resolve() == config.database.resolve():
+        raise MonitorError("the backup path is the live database itself")
+    store = Store(existing_database(config))
+    try:
+        store.backup(destination)
+    except OSError as exc:
+        raise MonitorError(f"cannot write {destination}: {exc}") from exc
+    finally:
+        store.close()
+    print(f"backed up {config.database} to {destination} ({destination.stat().st_size:,} bytes)")
+    return 0
+
+
+@command("review")
+def cmd_review(args: argparse.Namespace) -> int:
+    """Browse the log in Datasette on 127.0.0.1."""
+    from monitor.review import serve_review
+    from monitor.store import Store
+
+    config = load(args)
+    Store(existing_database(config)).close()  # brings an older log's schema up to date
+    return serve_review(config.database, args.port, open_browser=not args.no_browser)
+
+
 # -- argument parsing -----------------------------------------------------------------------
 
 
@@ -489,6 +548,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="config file (default: $MONITOR_CONFIG, else ./config.yaml)",
     )
     common.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+    common.add_argument(
+        "--log-format",
+        choices=["human", "json"],
+        help="log lines for people (default) or one JSON object per line (config: log_format)",
+    )
     parser = argparse.ArgumentParser(
         prog="monitor",
         description="Watch news sources and alert a team when a prisoner-swap or diplomacy story breaks.",
@@ -540,18 +604,21 @@ def build_parser() -> argparse.ArgumentParser:
     matches.add_argument("--format", choices=["table", "json", "csv"])
     feeds = add("feeds", "health of every source")
     feeds.add_argument("--format", choices=["table", "json"])
+    status = add("status", "summarise the running service from its database")
+    status.add_argument("--format", choices=["text", "json"])
+    backup = add("backup", "write an online, consistent copy of the database to PATH")
+    backup.add_argument("path", metavar="PATH")
+    review = add("review", "browse the log in Datasette on 127.0.0.1")
+    review.add_argument("--port", type=int, default=8001, help="default 8001")
+    review.add_argument("--no-browser", action="store_true", help="do not open a web browser")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from monitor.logging import configure_logging
+
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    for noisy in ("httpx", "apscheduler"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure_logging(args.log_format or "human", args.verbose)
     try:
         return COMMANDS[args.command](args)
     except ConfigError as exc:

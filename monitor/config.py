@@ -7,7 +7,7 @@ import os
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -153,6 +153,21 @@ class NotifierConfig(_Strict):
         return self.topics is None or bool(set(self.topics) & set(topics))
 
 
+class MetricsConfig(_Strict):
+    """The optional Prometheus endpoint; loopback only unless ``host`` says otherwise."""
+
+    port: int = Field(ge=1, le=65535)
+    host: str = "127.0.0.1"
+
+
+class RetentionConfig(_Strict):
+    """Housekeeping: matches are kept forever; the text of unmatched articles may be pruned."""
+
+    unmatched_text: Duration | None = None  # e.g. 90d; None keeps every article's text
+    every: Duration = timedelta(days=1)
+    optimize_fts: bool = True
+
+
 class Config(_Strict):
     """The whole validated configuration."""
 
@@ -165,6 +180,9 @@ class Config(_Strict):
     topics: dict[str, TopicRules] = Field(min_length=1)
     notifiers: list[NotifierConfig] = []
     concurrency: int = Field(default=16, ge=1, le=256)
+    log_format: Literal["human", "json"] = "human"
+    metrics: MetricsConfig | None = None
+    retention: RetentionConfig = RetentionConfig()
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Config:

@@ -16,6 +16,8 @@ import httpx
 from monitor.classify import Classifier
 from monitor.config import Config, FeedConfig
 from monitor.errors import FetchError
+from monitor.logging import event_fields
+from monitor.metrics import record_pass
 from monitor.notify import build_notifier
 from monitor.notify.outbox import DeliveryReport, Outbox
 from monitor.pipeline import IngestReport, Pipeline
@@ -57,6 +59,25 @@ class Service:
             + [(s.name, "spider", s.url) for s in config.spiders]
         )
 
+    def reconfigure(self, config: Config) -> None:
+        """Swap in a reloaded config's rules, notifiers and sources; store and client stay.
+
+        Everything new is built before anything is swapped, so a failure leaves the old parts.
+        """
+        classifier = Classifier(config.topics)
+        notifiers = {n.name: build_notifier(n) for n in config.enabled_notifiers}
+        pipeline = Pipeline(self.store, classifier, config.notifiers)
+        self.store.sync_sources(
+            [(f.name, "feed", f.url) for f in config.feeds]
+            + [(s.name, "spider", s.url) for s in config.spiders]
+        )
+        self.config, self.classifier, self.pipeline, self.notifiers = (
+            config,
+            classifier,
+            pipeline,
+            notifiers,
+        )
+
     async def __aenter__(self) -> Service:
         return self
 
@@ -83,10 +104,17 @@ class Service:
             )
         except FetchError as exc:
             self.store.record_failure(feed.name, str(exc), next_poll)
-            log.warning("feed %s failed: %s", feed.name, exc)
+            record_pass("feed", feed.name, None)
+            log.warning(
+                "feed %s failed: %s",
+                feed.name,
+                exc,
+                extra=event_fields("poll", kind="feed", source=feed.name, error=str(exc)),
+            )
             return None
         report = self.pipeline.ingest(articles)
         self.store.record_success(feed.name, report.new, next_poll)
+        record_pass("feed", feed.name, report)
         log.info(
             "feed %s: %d entries, %d new, %d matched, %d alerts",
             feed.name,
@@ -94,6 +122,7 @@ class Service:
             report.new,
             report.matched,
             report.alerts,
+            extra=event_fields("poll", kind="feed", source=feed.name, **vars(report)),
         )
         return report
 

@@ -19,7 +19,7 @@ import sqlite_utils
 
 from monitor.models import Article, Classification
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def utcnow() -> datetime:
@@ -74,7 +74,7 @@ class Store:
 
     def _migrate(self) -> None:
         """Run each missing step in order; every step records its version in its transaction."""
-        steps = {1: self._create_v1, 2: self._migrate_v2}
+        steps = {1: self._create_v1, 2: self._migrate_v2, 3: self._migrate_v3}
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
         for target in range(version + 1, SCHEMA_VERSION + 1):
             with self.db.atomic():
@@ -172,6 +172,28 @@ class Store:
             self.db.execute("ALTER TABLE alerts ADD COLUMN digest_id TEXT")
         self.db.execute(
             "CREATE INDEX IF NOT EXISTS idx_alerts_notifier_sent_at ON alerts (notifier, sent_at)"
+        )
+
+    def _migrate_v3(self) -> None:
+        """The daemon's heartbeat (so ``monitor status`` can tell whether it is up), and a
+        ``match_log`` view joining every match to its article for reviewers."""
+        self.db.execute(
+            "CREATE VIEW IF NOT EXISTS match_log AS SELECT m.matched_at, m.topic, m.score,"
+            " a.source, a.title, a.url, a.published, m.why, m.entities, m.article_id"
+            " FROM matches m JOIN articles a ON a.id = m.article_id"
+        )
+        self.db.table("daemon").create(
+            {
+                "id": int,
+                "pid": int,
+                "started_at": str,
+                "heartbeat_at": str,
+                "stopped_at": str,
+                "config": str,
+                "status": str,
+            },
+            pk="id",
+            if_not_exists=True,
         )
 
     # -- articles and matches ---------------------------------------------------------------
@@ -364,6 +386,100 @@ class Store:
 
     def source_rows(self) -> list[dict[str, Any]]:
         return list(self.db.query("SELECT * FROM sources ORDER BY name"))
+
+    # -- operations: heartbeat, housekeeping, backup -----------------------------------------
+
+    def ping(self) -> bool:
+        """True while the database answers (the daemon's health check)."""
+        return self.db.execute("SELECT 1").fetchone() == (1,)
+
+    def record_heartbeat(self, pid: int, started_at: datetime, config: str, status: str) -> None:
+        self.db.execute(
+            "INSERT INTO daemon (id, pid, started_at, heartbeat_at, stopped_at, config, status)"
+            " VALUES (1, ?, ?, ?, NULL, ?, ?) ON CONFLICT(id) DO UPDATE SET pid = excluded.pid,"
+            " started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at,"
+            " stopped_at = NULL, config = excluded.config, status = excluded.status",
+            [pid, iso(started_at), iso(utcnow()), config, status],
+        )
+
+    def record_stopped(self) -> None:
+        self.db.execute("UPDATE daemon SET stopped_at = ? WHERE id = 1", [iso(utcnow())])
+
+    def prune_unmatched_text(self, older_than: datetime, batch: int = 500) -> int:
+        """Drop the text of up to ``batch`` unmatched articles fetched before ``older_than``.
+
+        The row (URL, title, summary) stays, so the story is still known and never re-ingested.
+        """
+        with self.atomic():
+            cursor = self.db.execute(
+                "UPDATE articles SET text = NULL WHERE id IN (SELECT a.id FROM articles a"
+                " WHERE a.fetched_at < ? AND a.text IS NOT NULL AND NOT EXISTS"
+                " (SELECT 1 FROM matches m WHERE m.article_id = a.id) LIMIT ?)",
+                [iso(older_than), batch],
+            )
+        return int(cursor.rowcount)
+
+    def optimize_fts(self) -> None:
+        """Merge the full-text index's segments and refresh the query planner's statistics."""
+        self.db.execute("INSERT INTO articles_fts(articles_fts) VALUES ('optimize')")
+        self.db.execute("PRAGMA optimize")
+
+    def backup(self, destination: Path) -> None:
+        """An online, consistent copy (SQLite's backup API), written beside and renamed in place."""
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        partial = destination.with_name(destination.name + ".partial")
+        partial.unlink(missing_ok=True)
+        target = sqlite3.connect(str(partial))
+        try:
+            self.db.conn.backup(target)
+            target.execute("PRAGMA journal_mode = DELETE")  # one self-contained file
+        finally:
+            target.close()
+        partial.replace(destination)
+
+    def delivery_latencies(self, sent_after: str | None) -> list[tuple[str, str, float]]:
+        """(alert id, sent_at, seconds from enqueue to sent) for alerts sent at or after a time."""
+        rows = self.db.execute(
+            "SELECT id, sent_at, (julianday(sent_at) - julianday(created_at)) * 86400.0"
+            " FROM alerts WHERE status = 'sent' AND sent_at >= ? ORDER BY sent_at",
+            [sent_after or ""],
+        )
+        return [(r[0], r[1], float(r[2] or 0.0)) for r in rows]
+
+    def status_summary(self, since: datetime) -> dict[str, Any]:
+        """What ``monitor status`` shows: the daemon, the log's size, activity since a time."""
+        one = self.db.execute
+        cutoff = iso(since)
+        sources = one(
+            "SELECT count(*), sum(consecutive_failures > 0), max(last_polled) FROM sources"
+        ).fetchone()
+        return {
+            "daemon": next(iter(self.db.query("SELECT * FROM daemon WHERE id = 1")), None),
+            "articles": one("SELECT count(*) FROM articles").fetchone()[0],
+            "articles_since": one(
+                "SELECT count(*) FROM articles WHERE fetched_at >= ?", [cutoff]
+            ).fetchone()[0],
+            "matches": one("SELECT count(*) FROM matches").fetchone()[0],
+            "matches_since": dict(
+                one(
+                    "SELECT topic, count(*) FROM matches WHERE matched_at >= ? GROUP BY topic",
+                    [cutoff],
+                ).fetchall()
+            ),
+            "alerts": self.alert_counts(),
+            "oldest_pending_alert": one(
+                "SELECT min(created_at) FROM alerts WHERE status = 'pending'"
+            ).fetchone()[0],
+            "sources": sources[0],
+            "sources_failing": sources[1] or 0,
+            "last_poll": sources[2],
+            "failing": list(
+                self.db.query(
+                    "SELECT name, consecutive_failures, last_error, last_success FROM sources"
+                    " WHERE consecutive_failures > 0 ORDER BY consecutive_failures DESC LIMIT 10"
+                )
+            ),
+        }
 
     # -- reading the log --------------------------------------------------------------------
 
