@@ -209,8 +209,15 @@ class Daemon:
                 report.failed,
                 extra=event_fields("delivery", **vars(report)),
             )
+        if report.sent or report.failed or report.retrying:
+            self._refresh_gauges()
         if report.sent:
             self._observe_latencies()
+
+    def _refresh_gauges(self) -> None:
+        store = self.service.store
+        failing = sum(1 for r in store.source_rows() if r["consecutive_failures"])
+        record_outbox(store.alert_counts(), failing)
 
     def _observe_latencies(self) -> None:
         """Feed newly sent alerts' enqueue-to-sent times into the latency histogram, once each."""
@@ -269,8 +276,7 @@ class Daemon:
                 self.systemd.status(status)
                 store = self.service.store
                 store.record_heartbeat(os.getpid(), self.started_at, str(self.config.path), status)
-                failing = sum(1 for r in store.source_rows() if r["consecutive_failures"])
-                record_outbox(store.alert_counts(), failing)
+                self._refresh_gauges()
             except Exception:
                 log.exception("heartbeat failed")
             await self._sleep(HEARTBEAT_INTERVAL)
@@ -326,10 +332,12 @@ class Daemon:
         if self.systemd.watchdog_interval:
             self._spawn(self._watchdog(self.systemd.watchdog_interval))
         await self.stopping.wait()
-        self.scheduler.shutdown(wait=False)
+        # Pause first: shutting the scheduler down would cancel the jobs still running.
+        self.scheduler.pause()
         self._deliver_soon.set()
         await on_demand
         await self._finish_in_flight()
+        self.scheduler.shutdown(wait=False)
         if self._background:
             await asyncio.wait(self._background, timeout=SHUTDOWN_GRACE)
         self.service.store.record_stopped()

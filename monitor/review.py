@@ -9,6 +9,7 @@ full-text search. URLs in any cell are links (Datasette renders http(s) values a
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import tempfile
@@ -19,22 +20,35 @@ HOST = "127.0.0.1"  # the log holds everything the service saw: never serve it b
 
 _NOW_ISO = "strftime('%Y-%m-%dT%H:%M:%S', 'now'"  # stored timestamps are ISO 8601 with a 'T'
 
-CANNED_QUERIES: dict[str, dict[str, str]] = {
+
+def _minute(column: str) -> str:
+    """An ISO timestamp shown as ``2025-05-22 10:00``."""
+    return f"replace(substr({column}, 1, 16), 'T', ' ')"
+
+
+# One line per matching article: its topics, each with the terms that matched.
+_ARTICLE_MATCHES = (
+    f"select {_minute('max(m.matched_at)')} as matched, group_concat(m.topic, ', ') as topics,"
+    " a.source, a.title, a.url,\n group_concat(m.topic || ': ' || (select group_concat(value,"
+    " ', ') from json_each(m.why)), '; ') as why\n"
+    "from matches m join articles a on a.id = m.article_id\n"
+)
+
+CANNED_QUERIES: dict[str, dict[str, Any]] = {
     "todays_matches": {
         "title": "Today's matches",
-        "description": "Every match since midnight (UTC), newest first.",
+        "description": "Every matching article since midnight (UTC), newest first.",
         "sql": (
-            "select m.matched_at, m.topic, round(m.score, 2) as score, a.source, a.title, a.url,"
-            " m.why\nfrom matches m join articles a on a.id = m.article_id\n"
-            f"where m.matched_at >= {_NOW_ISO}, 'start of day')\norder by m.matched_at desc"
+            f"{_ARTICLE_MATCHES}where m.matched_at >= {_NOW_ISO}, 'start of day')\n"
+            "group by a.id order by max(m.matched_at) desc"
         ),
     },
     "matches_by_topic_and_source": {
         "title": "Matches by topic and source",
         "description": "Which sources bring which stories, over the whole log.",
         "sql": (
-            "select m.topic, a.source, count(*) as matches, max(m.matched_at) as latest\n"
-            "from matches m join articles a on a.id = m.article_id\n"
+            f"select m.topic, a.source, count(*) as matches, {_minute('max(m.matched_at)')}"
+            " as latest\nfrom matches m join articles a on a.id = m.article_id\n"
             "group by m.topic, a.source\norder by m.topic, matches desc"
         ),
     },
@@ -42,8 +56,8 @@ CANNED_QUERIES: dict[str, dict[str, str]] = {
         "title": "Failed alerts",
         "description": "Alerts a receiver refused for good, and alerts still being retried.",
         "sql": (
-            "select al.created_at, al.notifier, al.status, al.attempts, al.last_error,"
-            " al.next_attempt_at, a.title, a.url\n"
+            f"select {_minute('al.created_at')} as created, al.notifier, al.status, al.attempts,"
+            f" al.last_error, {_minute('al.next_attempt_at')} as next_attempt, a.title, a.url\n"
             "from alerts al join articles a on a.id = al.article_id\n"
             "where al.status = 'failed' or (al.status = 'pending' and al.attempts > 0)\n"
             "order by al.created_at desc"
@@ -53,8 +67,10 @@ CANNED_QUERIES: dict[str, dict[str, str]] = {
         "title": "Sick sources",
         "description": "Sources whose last poll failed, or with no success in a day.",
         "sql": (
-            "select name, kind, consecutive_failures, last_error, last_error_at, last_success,"
-            " next_poll, url\nfrom sources\nwhere consecutive_failures > 0 or last_success is null"
+            f"select name, kind, consecutive_failures as failures, last_error,"
+            f" {_minute('last_error_at')} as last_error_at,"
+            f" {_minute('last_success')} as last_success, url\nfrom sources\n"
+            "where consecutive_failures > 0 or last_success is null"
             f" or last_success < {_NOW_ISO}, '-1 day')\n"
             "order by consecutive_failures desc, name"
         ),
@@ -63,7 +79,7 @@ CANNED_QUERIES: dict[str, dict[str, str]] = {
         "title": "Search every article",
         "description": 'Full-text search (SQLite FTS5 syntax: words, "exact phrases", NEAR, OR).',
         "sql": (
-            "select a.published, a.source, a.title, a.url,"
+            f"select {_minute('a.published')} as published, a.source, a.title, a.url,"
             " snippet(articles_fts, -1, '»', '«', '…', 16) as snippet,"
             " (select group_concat(topic, ', ') from matches where article_id = a.id) as topics\n"
             "from articles_fts join articles a on a.id = articles_fts.rowid\n"
@@ -71,6 +87,8 @@ CANNED_QUERIES: dict[str, dict[str, str]] = {
         ),
     },
 }
+for _query in CANNED_QUERIES.values():
+    _query["hide_sql"] = True
 
 
 def review_metadata(database: str) -> dict[str, Any]:
@@ -93,7 +111,7 @@ def review_metadata(database: str) -> dict[str, Any]:
                     "match_log": {
                         "description": "Every match joined with its article, newest first.",
                         "sort_desc": "matched_at",
-                        "facets": ["topic", "source", {"array": "why"}],
+                        "facets": ["topic", "source", {"array": "why"}, {"date": "matched_at"}],
                     },
                     "articles": {
                         "description": "One row per story URL; search the box for full text.",
@@ -156,7 +174,13 @@ def serve_review(database: Path, port: int, open_browser: bool) -> int:
         metadata = Path(scratch) / "metadata.json"
         metadata.write_text(json.dumps(review_metadata(database.stem), indent=2))
         print(f"reviewing {database} at http://{HOST}:{port}/{database.stem} (Ctrl-C to stop)")
+        server = subprocess.Popen(datasette_command(database, metadata, port, open_browser))
+        # Stopping us stops Datasette too (and lets the scratch folder be removed).
+        previous = signal.signal(signal.SIGTERM, lambda signum, frame: server.terminate())
         try:
-            return subprocess.call(datasette_command(database, metadata, port, open_browser))
-        except KeyboardInterrupt:
+            return server.wait()
+        except KeyboardInterrupt:  # the terminal sent Ctrl-C to Datasette as well
+            server.wait()
             return 0
+        finally:
+            signal.signal(signal.SIGTERM, previous)

@@ -122,7 +122,15 @@ class Service:
             report.new,
             report.matched,
             report.alerts,
-            extra=event_fields("poll", kind="feed", source=feed.name, **vars(report)),
+            extra=event_fields(
+                "poll",
+                kind="feed",
+                source=feed.name,
+                entries=report.seen,
+                new=report.new,
+                matched=report.matched,
+                alerts=report.alerts,
+            ),
         )
         return report
 

@@ -179,7 +179,7 @@ class Store:
         ``match_log`` view joining every match to its article for reviewers."""
         self.db.execute(
             "CREATE VIEW IF NOT EXISTS match_log AS SELECT m.matched_at, m.topic, m.score,"
-            " a.source, a.title, a.url, a.published, m.why, m.entities, m.article_id"
+            " a.source, a.title, a.url, m.why, a.published, m.article_id, m.entities"
             " FROM matches m JOIN articles a ON a.id = m.article_id"
         )
         self.db.table("daemon").create(
