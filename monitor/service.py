@@ -77,6 +77,7 @@ class Service:
             pipeline,
             notifiers,
         )
+        self.outbox.notifiers = notifiers  # the outbox keeps its pauses across a reload
 
     async def __aenter__(self) -> Service:
         return self
