@@ -375,6 +375,14 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         rate = n.rate_limit
         limit = f"; at most {rate.count} per {_human(rate.window.total_seconds())}" if rate else ""
         print(f"  {n.name:24} {n.type:8} {state}; {topics}{limit}")
+    retention = config.retention
+    keep = retention.unmatched_text
+    pruning = (
+        f"unmatched text pruned after {_human(keep.total_seconds())}" if keep else "all text kept"
+    )
+    print(f"housekeeping: every {_human(retention.every.total_seconds())}, {pruning}")
+    metrics = config.metrics
+    print(f"metrics: {f'http://{metrics.host}:{metrics.port}/metrics' if metrics else 'off'}")
     return 0
 
 

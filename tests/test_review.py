@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import REPO, free_port, monitor_env, rss, run_monitor, write_config
+from conftest import REPO, LoopbackServer, free_port, monitor_env, rss, run_monitor, write_config
 
 from monitor.review import CANNED_QUERIES, review_metadata
 
@@ -34,18 +34,22 @@ def seed_item(shared: Path) -> dict[str, str]:
     }
 
 
-@pytest.fixture
-def seeded_log(tmp_path, server, shared_dir) -> tuple[Path, dict[str, str]]:
+@pytest.fixture(scope="module")
+def seeded_log(tmp_path_factory, shared_dir) -> Iterator[tuple[Path, dict[str, str]]]:
     """A log holding the seed story's match, made by a real ``monitor poll --once``."""
     item = seed_item(shared_dir)
-    server.routes["/world.xml"] = rss([item])
-    config = write_config(tmp_path, f'feeds: [{{name: world, url: "{server.url("/world.xml")}"}}]')
+    server = LoopbackServer(routes={"/world.xml": rss([item])})
+    config = write_config(
+        tmp_path_factory.mktemp("review"),
+        f'feeds: [{{name: world, url: "{server.url("/world.xml")}"}}]',
+    )
     result = run_monitor("poll", "--once", "--config", str(config))
+    server.close()
     assert result.returncode == 0 and "1 matched" in result.stdout, result.stdout + result.stderr
-    return config, item
+    yield config, item
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def review(seeded_log) -> Iterator[tuple[str, dict[str, str]]]:
     """``monitor review --no-browser`` serving the seeded log; yields its base URL."""
     config, item = seeded_log
