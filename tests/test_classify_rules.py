@@ -87,7 +87,7 @@ def test_supporting_signals_alone_do_not_make_a_match():
     assert score(clf, "Russia and France") == 0.0
     assert score(clf, "Russia and France held talks") == 0.75
     verdict = clf.classify("", "Russia and France").verdicts["t"]
-    assert not verdict.core_found and verdict.evidence_score == 0.5
+    assert not verdict.core_found and not verdict.matched
 
 
 def test_required_context_zeroes_the_score_without_a_state_actor():
@@ -160,3 +160,15 @@ def test_config_yaml_ships_the_packaged_rules():
     shipped = yaml.safe_load((REPO / "config.yaml").read_text(encoding="utf-8"))["topics"]
 
     assert {k: TopicRules.model_validate(v) for k, v in shipped.items()} == default_rules()
+
+
+def test_the_readme_rule_example_is_valid_and_works():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Detection") :]
+    example = section[section.index("```yaml") + 7 : section.index("```\n")]
+    block = yaml.safe_load(example)["prisoner_swap"]
+
+    clf = Classifier({"t": TopicRules.model_validate(block)})
+
+    assert clf.classify("Russia and US agree prisoner swap", "").scores["t"] >= 0.6
+    assert clf.classify("", "An exchange of fire between Russia and the US").scores["t"] == 0

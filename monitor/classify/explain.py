@@ -27,10 +27,8 @@ def _topic_lines(topic: str, verdict: TopicVerdict) -> list[str]:
     for exclusion in verdict.exclusions:
         terms = ", ".join(repr(t) for t in exclusion.terms[:6])
         lines.append(f"    x {1 - exclusion.weight:.2f}  excluded as {exclusion.rule}: {terms}")
-    if not verdict.core_found and verdict.signals:
-        lines.append(
-            f"    ! only supporting evidence (it alone scored {verdict.evidence_score:.2f})"
-        )
+    if not verdict.core_found:
+        lines.append("    ! none of the topic's own (not supporting) signals fired")
     if not verdict.context_found:
         lines.append(
             f"    ! required context missing (evidence alone scored {verdict.evidence_score:.2f})"

@@ -169,6 +169,14 @@ class CompiledTopic:
             CompiledRequirement(rules.require, ids(rules.require.any)) if rules.require else None
         )
         self.ignore = ids(rules.ignore)
+        # Terms without which no core signal can fire: an article with none of them scores 0
+        # whatever else it says, so most articles (about neither topic) are settled at once.
+        core = [s for s in self.signals if not s.rule.supporting]
+        self.core_terms: frozenset[int] | None = (
+            None
+            if any(s.rule.entities is not None for s in core)
+            else frozenset().union(*(s.terms for s in core))
+        )
 
     def _ignored(self, doc: Document) -> set[int]:
         """Character positions covered by this topic's ignored phrases ("exchange of fire")."""
@@ -177,6 +185,9 @@ class CompiledTopic:
 
     def judge(self, doc: Document) -> TopicVerdict:
         """Score the document against this topic and say why."""
+        if self.core_terms is not None and not self.core_terms & doc.hits.keys():
+            threshold = self.rules.threshold
+            return TopicVerdict(score=0.0, threshold=threshold, matched=False, core_found=False)
         ignored = self._ignored(doc)
         fired = [(s, e) for s in self.signals if (e := s.weigh(doc, ignored))]
         evidence = [e for _, e in fired]
