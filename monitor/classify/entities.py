@@ -230,14 +230,20 @@ class EntityRecognizer:
         return unique_entities(self.mentions(text))
 
 
+# Roles that only give context ("officials", "government"): counted, but not listed.
+_UNLISTED_ROLES = frozenset({"official"})
+
+
 def unique_entities(mentions: Iterable[Mention]) -> list[Entity]:
-    """One Entity per (type, id), named by its first mention."""
+    """One Entity per (type, id), named by its first mention: named entities in order of
+    first mention, then roles (alerts show the first few, so names come first)."""
     seen: dict[tuple[str, str], Entity] = {}
     for m in mentions:
         key = (m.info.type, m.info.id)
-        if key not in seen:
+        if key not in seen and not (m.info.type == "ROLE" and m.info.id in _UNLISTED_ROLES):
             seen[key] = Entity(m.text, m.info.type, m.info.id, m.info.role)
-    return list(seen.values())
+    entities = list(seen.values())
+    return [e for e in entities if e.type != "ROLE"] + [e for e in entities if e.type == "ROLE"]
 
 
 @lru_cache(maxsize=1)

@@ -85,7 +85,7 @@ class CompiledSignal:
                 spans = [s for s in spans if s[0] not in ignored and s[1] - 1 not in ignored]
             if spans:
                 firsts.append(spans[0])
-        firsts.sort()
+        firsts = sorted(set(firsts))  # two terms of the list on the same words are one
         in_title = bool(firsts) and firsts[0][1] <= doc.title_end
         return len(firsts) + in_title, [doc.folded[s:e] for s, e in firsts]
 
