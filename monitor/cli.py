@@ -395,15 +395,20 @@ def _human(seconds: float) -> str:
 
 @command("matches")
 def cmd_matches(args: argparse.Namespace) -> int:
-    """Recent matches, newest first."""
+    """Recent matches, newest first: one row per story and topic, with the other sources that
+    carried the story ("also reported by")."""
     from monitor.config import parse_duration
     from monitor.store import Store
 
     config = load(args)
     since = parse_duration(args.since) if args.since else None
     store = Store(config.database)
-    rows = store.recent_matches(since=since, topic=args.topic, limit=args.limit)
+    rows = store.recent_story_matches(since=since, topic=args.topic, limit=args.limit)
+    sources = store.story_sources([r["story_id"] for r in rows if r["story_id"] is not None])
     store.close()
+    for row in rows:
+        carried = sources.get(row["story_id"], [])
+        row["also_reported_by"] = [s for s in carried if s != row["source"]]
     fmt = args.format or ("table" if sys.stdout.isatty() else "json")
     if fmt == "json":
         for row in rows:
@@ -417,9 +422,9 @@ def cmd_matches(args: argparse.Namespace) -> int:
     elif fmt == "csv":
         writer = csv.writer(sys.stdout)
         columns = ["matched_at", "topic", "score", "source", "title", "url", "why"]
-        writer.writerow(columns)
+        writer.writerow([*columns, "also_reported_by"])
         for row in rows:
-            writer.writerow([row[c] for c in columns])
+            writer.writerow([row[c] for c in columns] + ["; ".join(row["also_reported_by"])])
     else:
         _matches_table(rows)
     return 0
@@ -430,13 +435,19 @@ def _matches_table(rows: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
     table = Table(title=f"{len(rows)} matches", show_lines=False)
-    for column in ("matched", "topic", "score", "source", "title", "why"):
+    for column in ("matched", "topic", "score", "source", "title", "why", "also reported by"):
         table.add_column(column, overflow="fold")
     for row in rows:
         title = f"[link={row['url']}]{row['title'] or row['url']}[/link]"
         why = ", ".join(json.loads(row["why"] or "[]"))
         table.add_row(
-            row["matched_at"][:16], row["topic"], f"{row['score']:.2f}", row["source"], title, why
+            row["matched_at"][:16],
+            row["topic"],
+            f"{row['score']:.2f}",
+            row["source"],
+            title,
+            why,
+            ", ".join(row["also_reported_by"]),
         )
     Console().print(table)
 

@@ -168,6 +168,21 @@ class RetentionConfig(_Strict):
     optimize_fts: bool = True
 
 
+class FollowUpConfig(_Strict):
+    """Optional second alerts about a story that already alerted (both off by default)."""
+
+    new_topic: bool = False
+    sources: int = Field(default=0, ge=0)
+
+
+class StoryConfig(_Strict):
+    """How copies of one article across outlets are gathered into one story (one alert)."""
+
+    window: Duration = timedelta(days=3)
+    similarity: float = Field(default=0.45, gt=0.0, le=1.0)
+    follow_up: FollowUpConfig = FollowUpConfig()
+
+
 class Config(_Strict):
     """The whole validated configuration."""
 
@@ -179,6 +194,7 @@ class Config(_Strict):
     spiders: list[SpiderConfig] = []
     topics: dict[str, TopicRules] = Field(min_length=1)
     notifiers: list[NotifierConfig] = []
+    stories: StoryConfig = StoryConfig()
     concurrency: int = Field(default=16, ge=1, le=256)
     log_format: Literal["human", "json"] = "human"
     metrics: MetricsConfig | None = None

@@ -6,6 +6,8 @@ import calendar
 import re
 import time
 from datetime import UTC, datetime
+from html.parser import HTMLParser
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import courlan
 from w3lib.html import remove_tags, remove_tags_with_content, replace_entities
@@ -16,15 +18,105 @@ _BLANK_LINES = re.compile(r"\n\s*\n+")
 _BLOCK_END = re.compile(r"(?i)</(p|div|li|h[1-6]|blockquote|tr)>|<br\s*/?>")
 
 
+# Hosts that serve another site's pages: https://www.google.com/amp/s/<host>/<path> and
+# https://<host-with-dashes>.cdn.ampproject.org/c/s/<host>/<path>.
+_AMP_CACHE = re.compile(r"^/(?:amp/)?(?:[a-z]/)?(?:s/)?(?P<rest>[^/]+\.[^/]+/.*)$")
+_AMP_CACHE_HOSTS = re.compile(r"(?:^|\.)(?:cdn\.ampproject\.org|google\.[a-z.]+)$")
+_MOBILE_LABELS = ("m.", "mobile.", "amp.")
+_AMP_QUERY = {("amp", ""), ("amp", "1"), ("amp", "true"), ("outputtype", "amp"), ("output", "amp")}
+
+
 def canonical_url(url: str) -> str:
     """One spelling per story: tracking parameters and fragments removed, host lower-cased,
-    query sorted. Falls back to the stripped input when the URL cannot be parsed."""
+    query sorted, and the AMP or mobile edition mapped to the article it copies. Falls back to
+    the stripped input when the URL cannot be parsed."""
     url = url.strip()
     try:
-        cleaned = courlan.normalize_url(url)
-        return canonicalize_url(cleaned, keep_fragments=False)
+        cleaned = canonicalize_url(courlan.normalize_url(url), keep_fragments=False)
+        return canonicalize_url(_desktop_edition(cleaned), keep_fragments=False)
     except (ValueError, TypeError):
         return url
+
+
+def _desktop_edition(url: str) -> str:
+    """The page an AMP cache, AMP path or mobile host serves a copy of."""
+    parts = urlsplit(url)
+    host, path = (parts.hostname or "").lower(), parts.path
+    cached = _AMP_CACHE.match(path) if _AMP_CACHE_HOSTS.search(host) else None
+    if cached and (host.endswith("ampproject.org") or path.startswith("/amp/")):
+        query = f"?{parts.query}" if parts.query else ""
+        return _desktop_edition(f"{parts.scheme}://{cached.group('rest')}{query}")
+    for label in _MOBILE_LABELS:
+        if host.startswith(label) and host.count(".") >= 2:
+            host = host[len(label) :]
+            break
+    netloc = host if parts.port is None else f"{host}:{parts.port}"
+    query = urlencode(
+        [
+            (k, v)
+            for k, v in parse_qsl(parts.query, keep_blank_values=True)
+            if (k.lower(), v.lower()) not in _AMP_QUERY
+        ]
+    )
+    return urlunsplit((parts.scheme, netloc, _without_amp(path), query, ""))
+
+
+def _without_amp(path: str) -> str:
+    """``/amp/a/b``, ``/a/b/amp``, ``/a/b.amp`` and ``/a/b.amp.html`` all become ``/a/b…``."""
+    trailing = path.endswith("/") and path != "/"
+    segments = [s for s in path.split("/") if s and s.lower() != "amp"]
+    if segments:
+        last = re.sub(r"(?i)\.amp(?=\.html?$|$)", "", segments[-1])
+        segments[-1] = last
+    cleaned = "/" + "/".join(segments)
+    return cleaned + "/" if trailing and segments else cleaned
+
+
+def url_identity(url: str) -> str:
+    """What makes two canonical URLs the same page: no scheme, no ``www.``, no trailing slash."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower().removeprefix("www.")
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    path = parts.path.rstrip("/") or "/"
+    return f"{host}{path}" + (f"?{parts.query}" if parts.query else "")
+
+
+def page_canonical_url(html: str, page_url: str) -> str | None:
+    """The ``<link rel="canonical">`` a fetched page declares, made canonical; None when it
+    declares none or one that cannot be the article (another scheme, or a site's home page
+    declared by a page that is not one)."""
+    finder = _CanonicalLinkFinder()
+    try:
+        finder.feed(html[:500_000])
+    except (AssertionError, ValueError):
+        return None
+    if not finder.href:
+        return None
+    target = urljoin(page_url, finder.href.strip())
+    if not target.startswith(("http://", "https://")):
+        return None
+    if urlsplit(target).path in ("", "/") and urlsplit(page_url).path not in ("", "/"):
+        return None
+    return canonical_url(target)
+
+
+class _CanonicalLinkFinder(HTMLParser):
+    """Remembers the first ``<link rel=canonical href=…>``; stops looking after ``<body>``."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.href: str | None = None
+        self._in_body = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "body":
+            self._in_body = True
+        if tag != "link" or self.href is not None or self._in_body:
+            return
+        values = {k.lower(): (v or "") for k, v in attrs}
+        if "canonical" in values.get("rel", "").lower().split() and values.get("href"):
+            self.href = values["href"]
 
 
 def html_to_text(html: str) -> str:

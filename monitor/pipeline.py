@@ -1,17 +1,21 @@
-"""One way through the service: articles → store → classify → enqueue alerts, one transaction."""
+"""One way through the service: articles → story → store → classify → enqueue alerts, one
+transaction. Alerts are keyed by story, so every copy of one article across outlets gets one
+alert per notifier; later copies are only recorded on their story."""
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from monitor.classify import Classifier
-from monitor.config import NotifierConfig
-from monitor.models import Article, Classification
+from monitor.config import NotifierConfig, StoryConfig
+from monitor.models import Article, Classification, Entity
 from monitor.notify.payload import alert_id, build_payload
-from monitor.store import Store
+from monitor.store import KnownArticle, Store
+from monitor.stories import Placement, Stories
 
 log = logging.getLogger(__name__)
 
@@ -48,35 +52,57 @@ class Pipeline:
     """Stores new articles, classifies them and enqueues one alert per (story, notifier)."""
 
     def __init__(
-        self, store: Store, classifier: Classifier, notifiers: Iterable[NotifierConfig]
+        self,
+        store: Store,
+        classifier: Classifier,
+        notifiers: Iterable[NotifierConfig],
+        stories: StoryConfig | None = None,
     ) -> None:
         self.store = store
         self.classifier = classifier
         self.notifiers = [n for n in notifiers if n.enabled]
+        self.story_config = stories or StoryConfig()
+        self.stories = Stories(store, self.story_config)
 
     def ingest(self, articles: Iterable[Article]) -> IngestReport:
         """Everything in one transaction: a crash leaves either all of the batch or none."""
         batch = {a.url: a for a in articles}
         report = IngestReport(seen=len(batch))
         with self.store.atomic():
-            known = self.store.known_urls(list(batch))
+            known = self.store.articles_by_url(list(batch))
             for article in batch.values():
-                if article.url not in known:
+                stored = known.get(article.url)
+                if stored is None:
                     self._ingest_new(article, report)
+                elif stored.source != article.source:
+                    self._seen_elsewhere(stored, article, report)
         return report
 
     def _ingest_new(self, article: Article, report: IngestReport) -> None:
-        article_id = self.store.insert_article(article)
+        placement = self.stories.place(article)
+        article_id = self.store.insert_article(article, story_id=placement.story_id)
         if article_id is None:
             return
         report.new += 1
+        earlier = set() if placement.is_new else self._story_topics(placement.story_id)
+        new_source = self.stories.remember(article_id, article, placement)
         result = self.classifier.classify(article.title, article.body)
-        if not result.topics:
-            return
-        self.store.record_matches(article_id, result)
-        report.matched += 1
-        log.info("match %s %s: %s", ",".join(result.topics), article.source, article.title)
-        report.alerts += self._enqueue(article_id, article, result)
+        if result.topics:
+            self.store.record_matches(article_id, result)
+            report.matched += 1
+            log.info("match %s %s: %s", ",".join(result.topics), article.source, article.title)
+            report.alerts += self._enqueue(article_id, article, result, placement.story_key)
+            report.alerts += self._follow_up_on_topics(
+                placement, article_id, article, result, earlier
+            )
+        if new_source and earlier:
+            report.alerts += self._follow_up_on_sources(placement, article_id, article)
+
+    def _seen_elsewhere(self, stored: KnownArticle, article: Article, report: IngestReport) -> None:
+        """A stored page carried by another source too: one more source for its story."""
+        placement = self.stories.sighted(stored, article)
+        if placement is not None and self._story_topics(placement.story_id):
+            report.alerts += self._follow_up_on_sources(placement, stored.id, article)
 
     def replay(self, since: timedelta | None, alert: bool = False) -> ReplayReport:
         """Re-run the current rules over stored articles and record matches they did not have.
@@ -97,17 +123,92 @@ class Pipeline:
                     report.new_matches += len(new)
                     report.stories.append((article, new))
                 if alert:
-                    report.alerts += self._enqueue(article_id, article, result)
+                    story = self.store.story_key_of_article(article_id) or article.url
+                    report.alerts += self._enqueue(article_id, article, result, story)
         return report
 
-    def _enqueue(self, article_id: int, article: Article, result: Classification) -> int:
-        """Persist one alert per interested notifier; returns how many were new."""
+    def _enqueue(
+        self, article_id: int, article: Article, result: Classification, story_key: str
+    ) -> int:
+        """Persist one alert per (story, interested notifier); returns how many were new."""
         queued = 0
         for notifier in self.notifiers:
             if not notifier.wants(result.topics):
                 continue
-            key = alert_id(article.url, notifier.name)
+            key = alert_id(story_key, notifier.name)
             payload = build_payload(key, article, result)
             if self.store.enqueue_alert(key, notifier.name, article_id, result.topics, payload):
                 queued += 1
         return queued
+
+    # -- optional follow-up alerts about a story that alerted already ---------------------------
+
+    def _follow_up_on_topics(
+        self,
+        placement: Placement,
+        article_id: int,
+        article: Article,
+        result: Classification,
+        earlier: set[str],
+    ) -> int:
+        """When a later copy brings a topic the story had not matched before."""
+        gained = sorted(set(result.topics) - earlier)
+        if not (self.story_config.follow_up.new_topic and earlier and gained):
+            return 0
+        reason = {"reason": "new_topic", "topics": gained}
+        return sum(
+            self._follow_up(placement, notifier, article_id, article, result, reason)
+            for notifier in self.notifiers
+            if notifier.wants(gained) and notifier.wants(sorted(earlier))
+        )
+
+    def _follow_up_on_sources(self, placement: Placement, article_id: int, article: Article) -> int:
+        """When the story reaches ``follow_up.sources`` sources."""
+        threshold = self.story_config.follow_up.sources
+        if not threshold:
+            return 0
+        sources = self.store.story_sources([placement.story_id])[placement.story_id]
+        if len(sources) != threshold:
+            return 0
+        result = self._story_classification(placement.story_id)
+        reason = {"reason": "sources", "sources": sources}
+        return sum(
+            self._follow_up(placement, notifier, article_id, article, result, reason)
+            for notifier in self.notifiers
+            if notifier.wants(result.topics)
+        )
+
+    def _follow_up(
+        self,
+        placement: Placement,
+        notifier: NotifierConfig,
+        article_id: int,
+        article: Article,
+        result: Classification,
+        reason: Mapping[str, object],
+    ) -> bool:
+        """A second alert about a story, with an id of its own that names why it was sent."""
+        why = json.dumps(reason, sort_keys=True)
+        key = alert_id(f"{placement.story_key}\nfollow-up {why}", notifier.name)
+        payload = build_payload(key, article, result)
+        payload["event"] = "story_update"
+        payload["story"] = {
+            "first_url": placement.story_key,
+            "alert": alert_id(placement.story_key, notifier.name),
+            **reason,
+        }
+        return self.store.enqueue_alert(key, notifier.name, article_id, result.topics, payload)
+
+    def _story_topics(self, story_id: int) -> set[str]:
+        return {row["topic"] for row in self.store.story_matches(story_id)}
+
+    def _story_classification(self, story_id: int) -> Classification:
+        """The story's verdict rebuilt from its copies' matches (best score per topic)."""
+        rows = self.store.story_matches(story_id)
+        scores: dict[str, float] = {}
+        why: dict[str, list[str]] = {}
+        for row in rows:
+            scores[row["topic"]] = max(scores.get(row["topic"], 0.0), row["score"])
+            why.setdefault(row["topic"], json.loads(row["why"] or "[]"))
+        entities = json.loads(rows[0]["entities"] or "[]") if rows else []
+        return Classification(list(scores), scores, [Entity(**e) for e in entities], why)

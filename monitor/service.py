@@ -43,7 +43,7 @@ class Service:
         self.config = config
         self.store = Store(config.database)
         self.classifier = Classifier(config.topics)
-        self.pipeline = Pipeline(self.store, self.classifier, config.notifiers)
+        self.pipeline = Pipeline(self.store, self.classifier, config.notifiers, config.stories)
         self.notifiers = {n.name: build_notifier(n) for n in config.enabled_notifiers}
         self.client = httpx.AsyncClient(
             headers={"User-Agent": config.user_agent},

@@ -19,7 +19,7 @@ import sqlite_utils
 
 from monitor.models import Article, Classification
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 def utcnow() -> datetime:
@@ -29,6 +29,29 @@ def utcnow() -> datetime:
 def iso(moment: datetime | None) -> str | None:
     """Timestamps are stored as ISO 8601 strings in UTC, which sort and compare as text."""
     return None if moment is None else moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class StoryCandidate:
+    """A stored article that a new copy might belong with, and the story it belongs to."""
+
+    article_id: int
+    story_id: int
+    story_key: str
+    first_published: datetime
+    source: str
+    title: str
+    signature: bytes | None
+    via: str
+
+
+@dataclass(frozen=True)
+class KnownArticle:
+    """A stored article found by its canonical URL."""
+
+    id: int
+    story_id: int | None
+    source: str
 
 
 @dataclass(frozen=True)
@@ -74,7 +97,12 @@ class Store:
 
     def _migrate(self) -> None:
         """Run each missing step in order; every step records its version in its transaction."""
-        steps = {1: self._create_v1, 2: self._migrate_v2, 3: self._migrate_v3}
+        steps = {
+            1: self._create_v1,
+            2: self._migrate_v2,
+            3: self._migrate_v3,
+            4: self._migrate_stories,
+        }
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
         for target in range(version + 1, SCHEMA_VERSION + 1):
             with self.db.atomic():
@@ -196,6 +224,21 @@ class Store:
             if_not_exists=True,
         )
 
+    def _migrate_stories(self) -> None:
+        """Stories: copies of one article across outlets share a story (``articles.story_id``),
+        found by exact keys (``story_keys``) and MinHash LSH bands (``story_bands``, kept only
+        for recent articles); ``story_sightings`` records which source carried which copy.
+        Articles stored before this step each become a story of their own. No foreign keys to
+        ``articles``, so pruning old articles never fails on these tables."""
+        for statement in _STORY_SCHEMA:
+            self.db.execute(statement)
+        if "story_id" not in {c.name for c in self.db.table("articles").columns}:
+            self.db.execute("ALTER TABLE articles ADD COLUMN story_id INTEGER")
+        self.db.execute("CREATE INDEX IF NOT EXISTS idx_articles_story_id ON articles (story_id)")
+        for statement in _STORY_BACKFILL:
+            self.db.execute(statement)
+        self.db.execute(_STORY_SOURCES_VIEW)
+
     # -- articles and matches ---------------------------------------------------------------
 
     def article_id(self, url: str) -> int | None:
@@ -212,11 +255,13 @@ class Store:
             known.update(r[0] for r in rows)
         return known
 
-    def insert_article(self, article: Article, fetched_at: datetime | None = None) -> int | None:
-        """Store an article; None when its URL is stored already."""
+    def insert_article(
+        self, article: Article, fetched_at: datetime | None = None, story_id: int | None = None
+    ) -> int | None:
+        """Store an article (in its story, when known); None when its URL is stored already."""
         cursor = self.db.execute(
             "INSERT OR IGNORE INTO articles (url, title, source, published, fetched_at, summary,"
-            " text, guid, author, language) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " text, guid, author, language, story_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 article.url,
                 article.title,
@@ -228,6 +273,7 @@ class Store:
                 article.guid,
                 article.author,
                 article.language,
+                story_id,
             ],
         )
         return int(cursor.lastrowid) if cursor.rowcount and cursor.lastrowid else None
@@ -528,3 +574,242 @@ class Store:
     def alert_counts(self) -> dict[str, int]:
         rows = self.db.execute("SELECT status, count(*) FROM alerts GROUP BY status")
         return {status: count for status, count in rows}
+
+    # -- stories ------------------------------------------------------------------------------
+
+    def articles_by_url(self, urls: list[str]) -> dict[str, KnownArticle]:
+        """The stored articles among these canonical URLs (one query per 500)."""
+        known: dict[str, KnownArticle] = {}
+        for start in range(0, len(urls), 500):
+            chunk = urls[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.execute(
+                f"SELECT url, id, story_id, source FROM articles WHERE url IN ({marks})", chunk
+            )
+            known.update((r[0], KnownArticle(r[1], r[2], r[3])) for r in rows)
+        return known
+
+    def create_story(self, key: str, title: str, first_published: datetime) -> int:
+        """A new story, first seen now; ``key`` (its first copy's URL) names it for good."""
+        now = iso(utcnow())
+        cursor = self.db.execute(
+            "INSERT INTO stories (key, title, first_published, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            [key, title, iso(first_published), now, now],
+        )
+        return int(cursor.lastrowid or 0)
+
+    def story_key_of_article(self, article_id: int) -> str | None:
+        """The key of the story a stored article belongs to (None for one without a story)."""
+        row = self.db.execute(
+            "SELECT s.key FROM articles a JOIN stories s ON s.id = a.story_id WHERE a.id = ?",
+            [article_id],
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def story_key(self, story_id: int) -> str | None:
+        row = self.db.execute("SELECT key FROM stories WHERE id = ?", [story_id]).fetchone()
+        return None if row is None else str(row[0])
+
+    def add_to_story(
+        self,
+        story_id: int,
+        article_id: int,
+        keys: list[str],
+        signature: tuple[bytes, bytes] | None,
+    ) -> None:
+        """Remember a stored article's exact keys and (signature, bands) under its story."""
+        now = iso(utcnow())
+        self.db.execute(
+            "UPDATE stories SET first_article_id = coalesce(first_article_id, ?), updated_at = ?"
+            " WHERE id = ?",
+            [article_id, now, story_id],
+        )
+        self.db.conn.executemany(
+            "INSERT OR IGNORE INTO story_keys (key, story_id, article_id) VALUES (?, ?, ?)",
+            [(key, story_id, article_id) for key in keys],
+        )
+        if signature is None:
+            return
+        minhash, bands = signature
+        self.db.execute(
+            "INSERT OR REPLACE INTO story_signatures (article_id, story_id, stored_at, signature,"
+            " bands) VALUES (?, ?, ?, ?, ?)",
+            [article_id, story_id, now, minhash, bands],
+        )
+        self.db.conn.executemany(
+            "INSERT OR IGNORE INTO story_bands (band, article_id) VALUES (?, ?)",
+            [(band, article_id) for band in _unpack_bands(bands)],
+        )
+
+    def stories_by_key(self, keys: list[str]) -> list[StoryCandidate]:
+        """Stored articles sharing one of these exact keys (URL, GUID, text hash)."""
+        if not keys:
+            return []
+        marks = ",".join("?" * len(keys))
+        rows = self.db.execute(
+            f"{_candidate_select('k.key', 'k.article_id')} FROM story_keys k"
+            " JOIN stories s ON s.id = k.story_id LEFT JOIN articles a ON a.id = k.article_id"
+            " LEFT JOIN story_signatures g ON g.article_id = k.article_id"
+            f" WHERE k.key IN ({marks})",
+            keys,
+        ).fetchall()
+        return [_candidate(r) for r in rows]
+
+    def stories_by_bands(self, bands: list[int], limit: int = 50) -> list[StoryCandidate]:
+        """Recent articles sharing LSH bands with a signature, most shared bands first."""
+        if not bands:
+            return []
+        marks = ",".join("?" * len(bands))
+        rows = self.db.execute(
+            f"{_candidate_select(repr('near'), 'b.article_id')} FROM (SELECT article_id,"
+            f" count(*) AS shared FROM story_bands WHERE band IN ({marks}) GROUP BY article_id"
+            " ORDER BY shared DESC LIMIT ?) b JOIN story_signatures g ON g.article_id = b.article_id"
+            " JOIN stories s ON s.id = g.story_id LEFT JOIN articles a ON a.id = b.article_id",
+            [*bands, limit],
+        ).fetchall()
+        return [_candidate(r) for r in rows]
+
+    def prune_signatures(self, stored_before: datetime, limit: int = 5000) -> int:
+        """Forget the LSH bands of articles stored before ``stored_before``; returns how many.
+        Their stories stay, but no longer take near-duplicate copies."""
+        rows = self.db.execute(
+            "SELECT article_id, bands FROM story_signatures WHERE stored_at < ? LIMIT ?",
+            [iso(stored_before), limit],
+        ).fetchall()
+        self.db.conn.executemany(
+            "DELETE FROM story_bands WHERE band = ? AND article_id = ?",
+            [(band, article_id) for article_id, bands in rows for band in _unpack_bands(bands)],
+        )
+        self.db.conn.executemany(
+            "DELETE FROM story_signatures WHERE article_id = ?", [(r[0],) for r in rows]
+        )
+        return len(rows)
+
+    def record_sighting(
+        self,
+        story_id: int,
+        article_id: int,
+        article: Article,
+        how: str,
+        similarity: float | None = None,
+    ) -> bool:
+        """Note that ``article.source`` carried a copy of the story; False if noted already."""
+        cursor = self.db.execute(
+            "INSERT OR IGNORE INTO story_sightings (story_id, article_id, source, url, how,"
+            " similarity, seen_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [story_id, article_id, article.source, article.url, how, similarity, iso(utcnow())],
+        )
+        return bool(cursor.rowcount)
+
+    def story_sources(self, story_ids: list[int]) -> dict[int, list[str]]:
+        """The sources that carried each story, in the order they were seen."""
+        out: dict[int, list[str]] = {i: [] for i in story_ids}
+        for start in range(0, len(story_ids), 500):
+            chunk = story_ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.execute(
+                "SELECT story_id, source, min(id) AS first FROM story_sightings"
+                f" WHERE story_id IN ({marks}) GROUP BY story_id, source ORDER BY first",
+                chunk,
+            )
+            for story_id, source, _ in rows:
+                out[story_id].append(source)
+        return out
+
+    def story_matches(self, story_id: int) -> list[dict[str, Any]]:
+        """Every match of every copy of a story, oldest first."""
+        return list(
+            self.db.query(
+                "SELECT m.topic, m.score, m.why, m.entities, m.article_id FROM matches m"
+                " JOIN articles a ON a.id = m.article_id WHERE a.story_id = ? ORDER BY m.id",
+                [story_id],
+            )
+        )
+
+    def recent_story_matches(
+        self, since: timedelta | None = None, topic: str | None = None, limit: int = 50
+    ) -> list[dict[str, Any]]:
+        """One row per (story, topic), newest first: the first copy that matched, with
+        ``story_id`` and ``copies`` (how many stored copies of the story matched the topic)."""
+        where, params = ["1 = 1"], []
+        if since is not None:
+            where.append("m.matched_at >= ?")
+            params.append(iso(utcnow() - since))
+        if topic:
+            where.append("m.topic = ?")
+            params.append(topic)
+        sql = (
+            "WITH firsts AS (SELECT min(m.id) AS id, count(*) AS copies FROM matches m"
+            f" JOIN articles a ON a.id = m.article_id WHERE {' AND '.join(where)}"
+            " GROUP BY coalesce(a.story_id, -a.id), m.topic)"
+            " SELECT m.matched_at, m.topic, m.score, m.why, m.entities, a.id AS article_id,"
+            " a.title, a.url, a.source, a.published, a.story_id, f.copies FROM firsts f"
+            " JOIN matches m ON m.id = f.id JOIN articles a ON a.id = m.article_id"
+            " ORDER BY m.matched_at DESC, m.id DESC LIMIT ?"
+        )
+        return list(self.db.query(sql, [*params, limit]))
+
+
+_STORY_SCHEMA = [
+    "CREATE TABLE IF NOT EXISTS stories (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE,"
+    " title TEXT, first_article_id INTEGER, first_published TEXT NOT NULL,"
+    " created_at TEXT NOT NULL, updated_at TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS story_keys (key TEXT PRIMARY KEY, story_id INTEGER NOT NULL,"
+    " article_id INTEGER NOT NULL) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS story_signatures (article_id INTEGER PRIMARY KEY,"
+    " story_id INTEGER NOT NULL, stored_at TEXT NOT NULL, signature BLOB NOT NULL,"
+    " bands BLOB NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS idx_story_signatures_stored_at ON story_signatures (stored_at)",
+    "CREATE TABLE IF NOT EXISTS story_bands (band INTEGER NOT NULL, article_id INTEGER NOT NULL,"
+    " PRIMARY KEY (band, article_id)) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS story_sightings (id INTEGER PRIMARY KEY,"
+    " story_id INTEGER NOT NULL, article_id INTEGER NOT NULL, source TEXT NOT NULL,"
+    " url TEXT NOT NULL, how TEXT NOT NULL, similarity REAL, seen_at TEXT NOT NULL,"
+    " UNIQUE (story_id, source, article_id))",
+]
+_STORY_BACKFILL = [
+    "INSERT OR IGNORE INTO stories (key, title, first_article_id, first_published, created_at,"
+    " updated_at) SELECT url, title, id, coalesce(published, fetched_at), fetched_at, fetched_at"
+    " FROM articles WHERE story_id IS NULL",
+    "UPDATE articles SET story_id = (SELECT s.id FROM stories s WHERE s.key = articles.url)"
+    " WHERE story_id IS NULL",
+    "INSERT OR IGNORE INTO story_sightings (story_id, article_id, source, url, how, seen_at)"
+    " SELECT story_id, id, source, url, 'first', fetched_at FROM articles"
+    " WHERE story_id IS NOT NULL",
+]
+# One row per story for reviewers: who carried it, how many copies, since when.
+_STORY_SOURCES_VIEW = (
+    "CREATE VIEW IF NOT EXISTS story_sources AS SELECT s.id AS story_id, s.title,"
+    " s.key AS first_url, s.first_published, count(DISTINCT g.source) AS sources,"
+    " count(DISTINCT g.article_id) AS copies,"
+    " (SELECT group_concat(source, ', ') FROM (SELECT DISTINCT source FROM story_sightings"
+    " WHERE story_id = s.id ORDER BY source)) AS reported_by, max(g.seen_at) AS last_seen"
+    " FROM stories s JOIN story_sightings g ON g.story_id = s.id GROUP BY s.id"
+)
+
+
+def _candidate_select(via: str, article_id: str) -> str:
+    return (
+        f"SELECT {via}, {article_id}, s.id, s.key, s.first_published, a.source, a.title,"
+        " g.signature"
+    )
+
+
+def _candidate(row: tuple[Any, ...]) -> StoryCandidate:
+    via, article_id, story_id, key, first, source, title, signature = row
+    return StoryCandidate(
+        article_id=int(article_id or 0),
+        story_id=int(story_id),
+        story_key=str(key),
+        first_published=datetime.fromisoformat(first),
+        source=source or "",
+        title=title or "",
+        signature=signature,
+        via=via,
+    )
+
+
+def _unpack_bands(blob: bytes) -> list[int]:
+    """LSH band keys are stored as signed 64-bit integers, eight bytes each."""
+    return [int.from_bytes(blob[i : i + 8], "little", signed=True) for i in range(0, len(blob), 8)]

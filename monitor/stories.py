@@ -1,0 +1,184 @@
+"""Which story an article belongs to: one story per piece of news, however many outlets carry it.
+
+An incoming article joins an existing story when
+
+1. it shares an exact key with a stored copy (``monitor.dedupe``): the same page (URL
+   identity), the same GUID (unless the two texts plainly differ), or the same text; or
+2. its MinHash signature is at least ``stories.similarity`` similar to a recent copy's, found
+   through LSH bands kept in SQLite, and it was published within ``stories.window`` of the
+   story's first copy (so a new swap months later starts a new story).
+
+Otherwise it starts a story of its own, named for good by its canonical URL. A text or near
+match with a copy from the *same* source needs similar titles too: a feed that repeats one
+boilerplate summary under every headline must not fold its articles into one story.
+
+The LSH bands of articles stored more than two windows ago are pruned as new ones arrive, so
+the index stays bounded however long the log grows; it lives in SQLite, so it survives restarts
+and is shared by every process writing the same database.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from monitor.config import StoryConfig
+from monitor.dedupe import (
+    Fingerprint,
+    band_keys,
+    fingerprint,
+    pack_bands,
+    signature_bytes,
+    signature_from_bytes,
+    similarity,
+    title_overlap,
+)
+from monitor.models import Article
+from monitor.store import KnownArticle, Store, StoryCandidate, utcnow
+
+log = logging.getLogger(__name__)
+
+PRUNE_EVERY = 500
+SAME_SOURCE_TITLE_OVERLAP = 0.5
+GUID_MIN_SIMILARITY = 0.2
+FUTURE_SLACK = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """The story an article belongs to and how that was decided."""
+
+    story_id: int
+    story_key: str
+    how: str  # first, url, guid, text or near
+    similarity: float | None = None
+    fingerprint: Fingerprint | None = None
+
+    @property
+    def is_new(self) -> bool:
+        return self.how == "first"
+
+
+class Stories:
+    """Places articles in stories and records which sources carried each story."""
+
+    def __init__(
+        self, store: Store, config: StoryConfig, clock: Callable[[], datetime] = utcnow
+    ) -> None:
+        self.store = store
+        self.config = config
+        self.clock = clock
+        self._until_prune = 0
+
+    def place(self, article: Article) -> Placement:
+        """Find the story of a new article, or start one (call ``remember`` once it is stored)."""
+        fp = fingerprint(article)
+        when = self.anchor_time(article)
+        found = self._exact(fp, article) or self._near(fp, article, when)
+        if found is not None:
+            return Placement(found[0].story_id, found[0].story_key, found[1], found[2], fp)
+        story_id = self.store.create_story(article.url, article.title, when)
+        return Placement(story_id, article.url, "first", None, fp)
+
+    def remember(self, article_id: int, article: Article, placement: Placement) -> bool:
+        """Record a stored article under its story; True when its source is new to the story."""
+        fp = placement.fingerprint or fingerprint(article)
+        signature = None
+        if fp.signature is not None:
+            bands = band_keys(fp.signature, self.config.similarity)
+            signature = (signature_bytes(fp.signature), pack_bands(bands))
+        self.store.add_to_story(placement.story_id, article_id, fp.exact_keys, signature)
+        self._prune_now_and_then()
+        return self._sighting(placement.story_id, article_id, article, placement)
+
+    def sighted(self, known: KnownArticle, article: Article) -> Placement | None:
+        """A stored URL seen again, maybe at another source: note that source on its story."""
+        if known.story_id is None:
+            return None
+        key = self.store.story_key(known.story_id)
+        if key is None:
+            return None
+        placement = Placement(known.story_id, key, "url")
+        return placement if self._sighting(known.story_id, known.id, article, placement) else None
+
+    def anchor_time(self, article: Article) -> datetime:
+        """When an article appeared: its published date, unless missing or in the future."""
+        now = self.clock()
+        published = article.published
+        return published if published is not None and published <= now + FUTURE_SLACK else now
+
+    # -- deciding --------------------------------------------------------------------------------
+
+    def _exact(
+        self, fp: Fingerprint, article: Article
+    ) -> tuple[StoryCandidate, str, float | None] | None:
+        by_key = {c.via: c for c in self.store.stories_by_key(fp.exact_keys)}
+        for key in fp.exact_keys:
+            candidate = by_key.get(key)
+            if candidate is not None and self._trusted(key, candidate, fp, article):
+                return candidate, key.split(":", 1)[0], None
+        return None
+
+    def _trusted(
+        self, key: str, candidate: StoryCandidate, fp: Fingerprint, article: Article
+    ) -> bool:
+        if key.startswith("url:"):
+            return True
+        if key.startswith("guid:"):
+            return self._texts_agree(candidate, fp, article)
+        return self._not_same_source_boilerplate(candidate, article)
+
+    def _texts_agree(self, candidate: StoryCandidate, fp: Fingerprint, article: Article) -> bool:
+        """A GUID reused for plainly different texts (a broken feed) proves nothing."""
+        if fp.signature is not None and candidate.signature is not None:
+            theirs = signature_from_bytes(candidate.signature)
+            return similarity(fp.signature, theirs) >= GUID_MIN_SIMILARITY
+        return title_overlap(candidate.title, article.title) >= SAME_SOURCE_TITLE_OVERLAP
+
+    @staticmethod
+    def _not_same_source_boilerplate(candidate: StoryCandidate, article: Article) -> bool:
+        if candidate.source != article.source:
+            return True
+        return title_overlap(candidate.title, article.title) >= SAME_SOURCE_TITLE_OVERLAP
+
+    def _near(
+        self, fp: Fingerprint, article: Article, when: datetime
+    ) -> tuple[StoryCandidate, str, float | None] | None:
+        if fp.signature is None:
+            return None
+        best: tuple[StoryCandidate, str, float | None] | None = None
+        threshold = self.config.similarity
+        for candidate in self.store.stories_by_bands(band_keys(fp.signature, threshold)):
+            if candidate.signature is None or not self._in_window(candidate, when):
+                continue
+            score = similarity(fp.signature, signature_from_bytes(candidate.signature))
+            if score < threshold or (best is not None and score <= (best[2] or 0.0)):
+                continue
+            if self._not_same_source_boilerplate(candidate, article):
+                best = (candidate, "near", round(score, 3))
+        return best
+
+    def _in_window(self, candidate: StoryCandidate, when: datetime) -> bool:
+        return abs(when - candidate.first_published) <= self.config.window
+
+    # -- recording -------------------------------------------------------------------------------
+
+    def _sighting(
+        self, story_id: int, article_id: int, article: Article, placement: Placement
+    ) -> bool:
+        before = set(self.store.story_sources([story_id])[story_id])
+        self.store.record_sighting(
+            story_id, article_id, article, placement.how, placement.similarity
+        )
+        return article.source not in before
+
+    def _prune_now_and_then(self) -> None:
+        self._until_prune -= 1
+        if self._until_prune > 0:
+            return
+        self._until_prune = PRUNE_EVERY
+        pruned = self.store.prune_signatures(self.clock() - 2 * self.config.window)
+        if pruned:
+            log.info("stories: forgot the LSH bands of %d articles older than two windows", pruned)
