@@ -14,6 +14,8 @@ from alerting import Courier, webhook
 from conftest import Request
 
 from monitor.config import NotifierConfig
+from monitor.notify.apprise import apprise_message
+from monitor.notify.slack import slack_message
 from monitor.notify.webhook import verify
 
 SECRET = "s3cret-for-tests"
@@ -206,3 +208,51 @@ def test_every_payload_is_valid_json_for_receivers(receiver, courier_for):
     body = receiver.posts("/hook")[0].body
     assert json.loads(body)["event"] == "match"
     assert receiver.posts("/hook")[0].headers["Content-Type"] == "application/json"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://news.example.org/a|<!channel>",
+        "https://news.example.org/b><@U024BE7LH",
+        "javascript:alert(1)",
+    ],
+)
+def test_slack_link_cannot_be_broken_out_of_by_the_story_url(url):
+    payload = {
+        "id": "x",
+        "topics": ["prisoner_swap"],
+        "article": {"url": url, "title": "Prisoner swap", "source": "wire", "summary": ""},
+        "entities": [],
+        "why": {"prisoner_swap": ["prisoner swap"]},
+    }
+
+    body = slack_message(payload)
+
+    link = body["blocks"][0]["text"]["text"]
+    assert "<!" not in link and "<@" not in link
+    if url.startswith("javascript"):
+        assert "<" not in link  # shown as text, never a link
+    else:
+        assert link.count("<") == 1 and link.count(">") == 1 and link.count("|") == 1
+
+
+def test_apprise_message_defangs_mentions_in_text_and_url():
+    payload = {
+        "id": "a1",
+        "topics": ["prisoner_swap"],
+        "article": {
+            "url": "https://news.example.org/@everyone/swap?by=@here",
+            "title": "@everyone prisoner swap <@123456>",
+            "source": "@here wire",
+            "summary": "Ping @channel now",
+        },
+        "entities": [{"text": "@everyone", "type": "ORG"}],
+        "why": {"prisoner_swap": ["prisoner swap"]},
+    }
+
+    title, body = apprise_message(payload)
+
+    for text in (title, body):
+        assert not re.search(r"@(everyone|here|channel|123456)", text), text
+    assert "https://news.example.org/%40everyone/swap?by=%40here" in body

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -27,6 +28,16 @@ DIGEST_LINES = 25
 
 def _plain(text: str) -> str:
     return defang_mentions(" ".join(text.split()))
+
+
+def _url(url: str) -> str:
+    """The story's URL with ``@`` in its path or query written ``%40`` (same page), since chat
+    services may read ``…/@everyone`` in a message as a mention."""
+    parts = urlsplit(url)
+    path, query, fragment = (
+        p.replace("@", "%40") for p in (parts.path, parts.query, parts.fragment)
+    )
+    return urlunsplit((parts.scheme, parts.netloc, path, query, fragment))
 
 
 def _topics(topics: list[str]) -> str:
@@ -48,7 +59,7 @@ def apprise_message(payload: dict[str, Any]) -> tuple[str, str]:
     entities = ", ".join(e["text"] for e in payload["entities"][:8])
     if entities:
         lines.append(f"Entities: {_plain(entities)}")
-    lines += [article["url"], f"alert id: {payload['id']}"]
+    lines += [_url(article["url"]), f"alert id: {payload['id']}"]
     return title, "\n".join(lines)
 
 
@@ -57,7 +68,7 @@ def _digest_message(payload: dict[str, Any]) -> tuple[str, str]:
     title = f"{len(alerts)} more matching stories ({payload['reason']})"
     lines = [
         f"• {_plain(a['article'].get('title') or '')} — {_plain(a['article']['source'])}"
-        f" [{_topics(a['topics'])}]\n  {a['article']['url']}"
+        f" [{_topics(a['topics'])}]\n  {_url(a['article']['url'])}"
         for a in alerts[:DIGEST_LINES]
     ]
     if len(alerts) > DIGEST_LINES:
