@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -102,6 +103,21 @@ class Courier:
 
     def close(self) -> None:
         self.store.close()
+
+
+def couriers(tmp_path: Path) -> Iterator[Callable[..., Courier]]:
+    """The body of a ``courier_for`` fixture: makes couriers over ``tmp_path/monitor.db`` and
+    closes them at the end of the test."""
+    made: list[Courier] = []
+
+    def make(*configs: NotifierConfig) -> Courier:
+        courier = Courier(tmp_path / "monitor.db", list(configs))
+        made.append(courier)
+        return courier
+
+    yield make
+    for courier in made:
+        courier.close()
 
 
 def webhook(url: str, name: str = "ops", **extra: Any) -> NotifierConfig:

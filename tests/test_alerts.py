@@ -8,13 +8,19 @@ from datetime import datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
-from alerting import Courier, webhook
+from alerting import couriers, webhook
 from conftest import LoopbackServer, Request
 
 from monitor.config import NotifierConfig
 from monitor.models import Article
 from monitor.notify.outbox import backoff
 from monitor.store import utcnow
+
+
+@pytest.fixture
+def courier_for(tmp_path):
+    yield from couriers(tmp_path)
+
 
 OK = (200, {}, b"ok")
 
@@ -27,20 +33,6 @@ def replies(*answers: tuple[int, dict[str, str], bytes]):
 
 def seconds_until(row: dict, now: datetime) -> float:
     return (datetime.fromisoformat(row["next_attempt_at"]) - now).total_seconds()
-
-
-@pytest.fixture
-def courier_for(tmp_path):
-    made: list[Courier] = []
-
-    def make(*configs) -> Courier:
-        courier = Courier(tmp_path / "monitor.db", list(configs))
-        made.append(courier)
-        return courier
-
-    yield make
-    for courier in made:
-        courier.close()
 
 
 def test_alert_is_committed_before_it_is_sent_and_marked_sent_after_2xx(

@@ -3,28 +3,19 @@
 from __future__ import annotations
 
 import pytest
-from alerting import Courier, webhook
+from alerting import couriers, webhook
 from conftest import Request
 
-from monitor.config import NotifierConfig
 from monitor.notify.outbox import plan_messages
 from monitor.store import AlertRow
-
-OK = (200, {}, b"ok")
 
 
 @pytest.fixture
 def courier_for(tmp_path):
-    made: list[Courier] = []
+    yield from couriers(tmp_path)
 
-    def make(*configs: NotifierConfig) -> Courier:
-        courier = Courier(tmp_path / "monitor.db", list(configs))
-        made.append(courier)
-        return courier
 
-    yield make
-    for courier in made:
-        courier.close()
+OK = (200, {}, b"ok")
 
 
 def test_a_burst_over_the_rate_limit_goes_out_as_one_digest(receiver, courier_for):

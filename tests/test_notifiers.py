@@ -10,13 +10,19 @@ import time
 from typing import Any
 
 import pytest
-from alerting import Courier, webhook
+from alerting import couriers, webhook
 from conftest import Request
 
 from monitor.config import NotifierConfig
 from monitor.notify.apprise import apprise_message
 from monitor.notify.slack import slack_message
 from monitor.notify.webhook import verify
+
+
+@pytest.fixture
+def courier_for(tmp_path):
+    yield from couriers(tmp_path)
+
 
 SECRET = "s3cret-for-tests"
 HOSTILE_TITLES = [
@@ -27,20 +33,6 @@ HOSTILE_TITLES = [
     "&lt;!channel&gt; already-escaped ping <!here|here> and <!everyone>",
     "Swap *bold* _it_ `code` ~strike~ > quote & ampersand",
 ]
-
-
-@pytest.fixture
-def courier_for(tmp_path):
-    made: list[Courier] = []
-
-    def make(*configs: NotifierConfig) -> Courier:
-        courier = Courier(tmp_path / "monitor.db", list(configs))
-        made.append(courier)
-        return courier
-
-    yield make
-    for courier in made:
-        courier.close()
 
 
 def notifier(kind: str, url: str, name: str = "chat", **extra: Any) -> NotifierConfig:
