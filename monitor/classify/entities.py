@@ -186,6 +186,10 @@ def _candidates(automaton: ahocorasick.Automaton, folded: str) -> list[Candidate
     return found
 
 
+def _position(candidate: tuple[int, int, EntityInfo]) -> tuple[int, int]:
+    return candidate[0], candidate[1]
+
+
 class EntityRecognizer:
     """Finds countries, demonyms, capitals, people, organisations and roles in a text.
 
@@ -212,18 +216,22 @@ class EntityRecognizer:
 
     def resolve(self, norm: str, candidates: Iterable[Candidate]) -> list[Mention]:
         """Mentions from candidate spans: spelling checked, overlaps resolved to the longest."""
-        accepted: list[tuple[int, int, EntityInfo]] = []
+        accepted: list[tuple[int, int, EntityInfo]] = []  # (start, -end, info): longest first
         for start, end, entries in candidates:
             spelled = norm[start:end]
             for entry in entries:
                 if entry.forms is None or spelled in entry.forms:
-                    accepted.append((start, end, entry.info))
+                    accepted.append((start, -end, entry.info))
                     break
+        accepted.sort(key=_position)
         kept: list[Mention] = []
-        for start, end, info in sorted(accepted, key=lambda c: (c[0], c[0] - c[1])):
-            if not kept or start >= kept[-1].end:
-                kept.append(Mention(start, end, norm[start:end], info))
-        return [m for m in kept if m.info.type != NOT_AN_ENTITY]
+        last_end = -1
+        for start, negative_end, info in accepted:
+            if start >= last_end:
+                last_end = -negative_end
+                if info.type != NOT_AN_ENTITY:
+                    kept.append(Mention(start, last_end, norm[start:last_end], info))
+        return kept
 
     def entities(self, text: str) -> list[Entity]:
         """Distinct entities in order of first mention, as the pipeline stores them."""
@@ -238,12 +246,23 @@ def unique_entities(mentions: Iterable[Mention]) -> list[Entity]:
     """One Entity per (type, id), named by its first mention: named entities in order of
     first mention, then roles (alerts show the first few, so names come first)."""
     seen: dict[tuple[str, str], Entity] = {}
+    roles: dict[tuple[str, str], Entity] = {}
     for m in mentions:
-        key = (m.info.type, m.info.id)
-        if key not in seen and not (m.info.type == "ROLE" and m.info.id in _UNLISTED_ROLES):
-            seen[key] = Entity(m.text, m.info.type, m.info.id, m.info.role)
-    entities = list(seen.values())
-    return [e for e in entities if e.type != "ROLE"] + [e for e in entities if e.type == "ROLE"]
+        info = m.info
+        key = (info.type, info.id)
+        if key in seen or key in roles:
+            continue
+        if info.type != "ROLE":
+            seen[key] = _entity(m.text, info)
+        elif info.id not in _UNLISTED_ROLES:
+            roles[key] = _entity(m.text, info)
+    return [*seen.values(), *roles.values()]
+
+
+@lru_cache(maxsize=4096)
+def _entity(text: str, info: EntityInfo) -> Entity:
+    """Entities are immutable values, so the same mention yields the same object."""
+    return Entity(text, info.type, info.id, info.role)
 
 
 @lru_cache(maxsize=1)

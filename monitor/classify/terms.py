@@ -3,7 +3,10 @@
 A *term* is one or more words separated by spaces, matched case-insensitively on whole words
 (hyphens count as spaces, so ``cease-fire`` and ``cease fire`` are the same term):
 
-- ``swap`` matches the word and its regular inflections: swaps, swapped, swapping;
+- ``swap`` matches the word and its regular English inflections: swaps, swapped, swapping;
+  in a phrase the last word takes every inflection and the others their plural only, so
+  ``prisoner swap`` also matches "prisoners swapped" (write other forms out: ``exchanged fire``);
+  words already ending in s, and words with letters beyond ASCII, are taken as written;
 - ``prisoner*`` matches any word that starts with ``prisoner`` (only the last word may end in ``*``);
 - ``=pow`` matches exactly that word, no inflections;
 - ``exchange|swap|trade`` offers alternatives for one word slot, so
@@ -80,25 +83,38 @@ class Pattern:
     prefix: bool
 
 
-def inflections(word: str) -> set[str]:
-    """The regular English inflections of ``word`` (over-generating is harmless)."""
+def inflections(word: str, last: bool = True) -> set[str]:
+    """The regular English inflections of ``word``: every one for the last word of a phrase,
+    the plural only for the others. Over-generating a little is harmless."""
     forms = {word}
-    if len(word) < 3 or not word.isalpha() or word in _FUNCTION_WORDS:
+    if len(word) < 3 or not (word.isascii() and word.isalpha()) or word in _FUNCTION_WORDS:
         return forms
-    if word.endswith(("s", "x", "z", "ch", "sh")):
+    if word.endswith("s") and not word.endswith("ss"):
+        return forms  # taken as an inflected form already ("talks", "relations")
+    if word.endswith(("ss", "x", "z", "ch", "sh")):
         forms.add(word + "es")
     elif word.endswith("y") and word[-2] not in _VOWELS:
-        forms |= {word[:-1] + "ies", word[:-1] + "ied"}
+        forms.add(word[:-1] + "ies")
     else:
         forms.add(word + "s")
-    if word.endswith("e"):
+    if not last:
+        return forms
+    if word.endswith("y") and word[-2] not in _VOWELS:
+        forms |= {word[:-1] + "ied", word + "ing"}
+    elif word.endswith("e"):
         forms |= {word + "d", word[:-1] + "ing"}
+    elif _doubles_last_consonant(word):
+        forms |= {word + word[-1] + "ed", word + word[-1] + "ing"}
     else:
         forms |= {word + "ed", word + "ing"}
-    if word[-1] not in _VOWELS | set("wxy") and word[-2] in _VOWELS and word[-3] not in _VOWELS:
-        forms |= {word + word[-1] + "ed", word + word[-1] + "ing"}
     forms |= set(_IRREGULAR.get(word, ()))
     return forms
+
+
+def _doubles_last_consonant(word: str) -> bool:
+    """Short consonant-vowel-consonant words double the consonant: swap → swapped."""
+    consonant_end = word[-1] not in _VOWELS and word[-1] not in "wxy"
+    return len(word) <= 4 and consonant_end and word[-2] in _VOWELS and word[-3] not in _VOWELS
 
 
 def _slot_forms(slot: str, last: bool, term: str) -> list[tuple[str, bool]]:
@@ -114,7 +130,7 @@ def _slot_forms(slot: str, last: bool, term: str) -> list[tuple[str, bool]]:
         elif alternative.startswith("="):
             out.append((alternative[1:], False))
         else:
-            out.extend((form, False) for form in sorted(inflections(alternative)))
+            out.extend((form, False) for form in sorted(inflections(alternative, last)))
     return out
 
 
