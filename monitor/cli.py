@@ -441,7 +441,7 @@ def _matches_table(rows: list[dict[str, Any]]) -> None:
         title = f"[link={row['url']}]{row['title'] or row['url']}[/link]"
         why = ", ".join(json.loads(row["why"] or "[]"))
         table.add_row(
-            row["matched_at"][:16],
+            row["matched_at"][:16].replace("T", " "),
             row["topic"],
             f"{row['score']:.2f}",
             row["source"],

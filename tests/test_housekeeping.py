@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import sqlite3
+import subprocess
+import sys
+import time
 from datetime import timedelta
 
-from conftest import rss, run_monitor, write_config
+from conftest import REPO, monitor_env, rss, run_monitor, write_config
 from stories import CURRENCY, SPORTS, SWAP
 
 from monitor.config import RetentionConfig
@@ -129,3 +133,33 @@ def test_status_and_backup_refuse_a_missing_database(tmp_path):
         result = run_monitor(*command, "--config", str(config))
         assert result.returncode == 1 and "no database" in result.stderr
     assert not (tmp_path / "monitor.db").exists()
+
+
+def test_the_daemon_runs_housekeeping_on_its_schedule(tmp_path):
+    store = Store(tmp_path / "monitor.db")
+    store.insert_article(
+        article("https://x.org/old", "Old news", "text to drop"), utcnow() - timedelta(days=60)
+    )
+    store.close()
+    config = write_config(tmp_path, "feeds: []\nretention: {unmatched_text: 30d, every: 1s}")
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "run", "--config", str(config)],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=monitor_env(),
+        cwd=str(REPO),
+    )
+    try:
+        deadline = time.monotonic() + 30
+        db = sqlite3.connect(tmp_path / "monitor.db")
+        while time.monotonic() < deadline:
+            if db.execute("SELECT text FROM articles").fetchone()[0] is None:
+                break
+            time.sleep(0.1)
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        _, stderr = daemon.communicate(timeout=20)
+
+    assert daemon.returncode == 0, stderr
+    assert db.execute("SELECT title, text FROM articles").fetchall() == [("Old news", None)]
+    assert "housekeeping: pruned the text of 1 unmatched articles" in stderr

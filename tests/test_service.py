@@ -3,6 +3,7 @@ structured logs and the Prometheus endpoint, all against a real daemon process."
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import socket
@@ -265,3 +266,50 @@ def test_sigterm_finishes_the_poll_in_flight_then_exits_0(tmp_path, server, noti
     assert daemon.returncode == 0 and "Traceback" not in stderr, stderr
     assert "feed slow: 1 entries, 1 new, 1 matched" in stderr  # the poll was finished, not cut
     assert notify_socket.with_key("STOPPING")
+
+
+def test_watchdog_pings_stop_while_the_database_does_not_answer(tmp_path, caplog):
+    from monitor.config import load_config
+    from monitor.daemon import Daemon
+    from monitor.systemd import SystemdNotifier
+
+    config = load_config(write_config(tmp_path, "feeds: []"))
+    with tempfile.TemporaryDirectory(prefix="nm-") as folder:
+        path = str(Path(folder) / "notify")
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.bind(path)
+        sock.setblocking(False)
+
+        def drained() -> list[str]:
+            got = []
+            while True:
+                try:
+                    got.append(sock.recv(4096).decode())
+                except BlockingIOError:
+                    return got
+
+        def withheld() -> int:
+            return sum("withholding" in r.getMessage() for r in caplog.records)
+
+        async def scenario() -> tuple[list[str], list[str]]:
+            systemd = SystemdNotifier({"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "100000"})
+            daemon = Daemon(config, systemd)
+            daemon.scheduler.start(paused=True)
+            watchdog = asyncio.create_task(daemon._watchdog(0.05))
+            while len(healthy := drained()) < 1:
+                await asyncio.sleep(0.05)
+            daemon.service.store.close()  # the database stops answering
+            while withheld() < 2:
+                await asyncio.sleep(0.05)
+            unhealthy = drained()
+            daemon.stopping.set()
+            await watchdog
+            daemon.scheduler.shutdown(wait=False)
+            await daemon.service.client.aclose()
+            return healthy, unhealthy
+
+        healthy, unhealthy = asyncio.run(asyncio.wait_for(scenario(), timeout=30))
+        sock.close()
+
+    assert healthy and all(m == "WATCHDOG=1" for m in healthy)
+    assert [m for m in unhealthy if "WATCHDOG" in m] == []  # withheld: systemd would restart us
