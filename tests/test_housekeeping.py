@@ -12,6 +12,7 @@ import time
 from datetime import timedelta
 
 from conftest import REPO, monitor_env, rss, run_monitor, write_config
+from polling import poll_once
 from stories import CURRENCY, SPORTS, SWAP
 
 from monitor.config import RetentionConfig
@@ -81,7 +82,7 @@ def test_backup_is_a_consistent_copy_taken_while_a_write_is_open(tmp_path, serve
         f'feeds: [{{name: world, url: "{server.url("/world.xml")}"}}]\n'
         'notifiers: [{name: ops, type: webhook, url: "http://127.0.0.1:9/hook"}]',
     )
-    assert run_monitor("poll", "--once", "--config", str(config)).returncode == 0
+    poll_once(config)
     live = sqlite3.connect(tmp_path / "monitor.db")
     live.execute("BEGIN IMMEDIATE")  # a writer mid-transaction, as the daemon may be
     live.execute(
@@ -113,7 +114,7 @@ def test_status_summarises_the_log(tmp_path, server):
         f'feeds: [{{name: world, url: "{server.url("/world.xml")}"}},'
         f' {{name: down, url: "{server.url("/down.xml")}"}}]',
     )
-    assert run_monitor("poll", "--once", "--config", str(config)).returncode == 0
+    poll_once(config)
 
     as_json = run_monitor("status", "--format", "json", "--config", str(config))
     as_text = run_monitor("status", "--format", "text", "--config", str(config))

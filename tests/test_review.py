@@ -14,7 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import REPO, LoopbackServer, free_port, monitor_env, rss, run_monitor, write_config
+from conftest import REPO, LoopbackServer, free_port, monitor_env, rss, write_config
+from polling import poll_once
 
 from monitor.review import CANNED_QUERIES, review_metadata
 
@@ -43,9 +44,9 @@ def seeded_log(tmp_path_factory, shared_dir) -> Iterator[tuple[Path, dict[str, s
         tmp_path_factory.mktemp("review"),
         f'feeds: [{{name: world, url: "{server.url("/world.xml")}"}}]',
     )
-    result = run_monitor("poll", "--once", "--config", str(config))
+    report = poll_once(config)
     server.close()
-    assert result.returncode == 0 and "1 matched" in result.stdout, result.stdout + result.stderr
+    assert report.ingest is not None and report.ingest.matched == 1
     yield config, item
 
 

@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 from conftest import REPO, monitor_env, rss, run_monitor, write_config
+from polling import poll_once
 from stories import SPORTS, SWAP
 
 
@@ -42,7 +43,7 @@ def in_a_terminal(*args: str) -> str:
 def test_matches_is_a_table_in_a_terminal_and_json_or_csv_for_programs(tmp_path, server):
     server.routes["/world.xml"] = rss([SWAP, SPORTS])
     config = write_config(tmp_path, f'feeds: [{{name: world, url: "{server.url("/world.xml")}"}}]')
-    assert run_monitor("poll", "--once", "--config", str(config)).returncode == 0
+    poll_once(config)
 
     table = in_a_terminal("matches", "--config", str(config))
     piped = run_monitor("matches", "--config", str(config))
