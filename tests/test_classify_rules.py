@@ -27,6 +27,9 @@ def test_a_word_matches_its_inflections():
 
     for text in ("they swap", "they swapped", "swapping now", "two swaps", "The SWAP"):
         assert score(clf, text) == 1.0, text
+    freed = topic(signals=[{"any": ["free"], "weight": 1}])
+    for text in ("freed", "freeing", "frees"):
+        assert score(freed, text) == 1.0, text
     assert score(clf, "a swapmeet") == 0.0  # whole words only
 
 
@@ -132,6 +135,13 @@ def test_entity_signal_counts_distinct_countries():
     assert score(clf, "Russia and America") == 1.0
 
 
+def test_people_can_be_filtered_by_their_curated_role():
+    clf = topic(signals=[{"entities": ["PERSON"], "roles": ["foreign minister"], "weight": 1}])
+
+    assert score(clf, "Putin met Trump") == 0.0
+    assert score(clf, "Putin met Lavrov") == 1.0
+
+
 def test_matched_topics_say_why():
     clf = topic(signals=[{"any": ["prisoner swap"], "weight": 0.9, "name": "swap phrase"}])
 
@@ -152,6 +162,7 @@ def test_matched_topics_say_why():
         ({"signals": [{"any": ["x"], "weight": 1.5}]}, "less than or equal to 1"),
         ({"signals": [{"any": ["x"], "weight": 1}], "thresold": 0.5}, "Extra inputs"),
         ({"signals": []}, "at least 1 item"),
+        ({"signals": [{"entities": ["GPE"], "roles": ["envoy"], "weight": 1}]}, "filters people"),
     ],
 )
 def test_bad_rules_are_config_errors_with_their_key_path(tmp_path, block, message):

@@ -10,7 +10,8 @@ witnesses (noisy-OR): ``score = 1 - (1 - w1) (1 - w2) …``, so two 0.5 signals 
   at most N words apart, in either order. ``near: "prisoner* NEAR/5 swap|exchange"`` is the
   same written on one line.
 - ``entities: [GPE, NORP, …]`` with ``distinct: N`` fires when N different named entities of
-  those types occur (e.g. two different countries).
+  those types occur (e.g. two different countries; places and people count by their country).
+  ``roles: [foreign minister, envoy]`` keeps only people whose curated role says so.
 - ``repeat: N`` lets up to N pieces of evidence count, each adding the weight again: N
   different terms of an ``any`` list (a word repeated is one piece; one in the headline is
   one more), N occurrences of a
@@ -56,6 +57,7 @@ class Signal(_Rule):
     within: int = Field(default=5, ge=0, le=100)
     entities: list[EntityType] | None = None
     distinct: int = Field(default=1, ge=1)
+    roles: list[str] | None = None
     weight: Weight
     repeat: int = Field(default=1, ge=1, le=20)
     supporting: bool = False
@@ -80,6 +82,8 @@ class Signal(_Rule):
             raise ValueError("a signal needs exactly one of 'any', 'near' or 'entities'")
         if (self.near is None) != (self.to is None):
             raise ValueError("'near' and 'to' go together")
+        if self.roles is not None and self.entities != ["PERSON"]:
+            raise ValueError("'roles' filters people: use it with 'entities: [PERSON]'")
         if any(not getattr(self, k) for k in kinds + (["to"] if self.to is not None else [])):
             raise ValueError(f"'{kinds[0]}' may not be empty")
         return self

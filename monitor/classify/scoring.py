@@ -109,7 +109,13 @@ class CompiledSignal:
 
     def _entities(self, doc: Document) -> tuple[int, list[str]]:
         names: dict[str, str] = {}
-        for kind in self.rule.entities or ():
+        if self.rule.roles is not None:
+            roles = [r.lower() for r in self.rule.roles]
+            for m in doc.mentions:
+                role = (m.info.role or "").lower() if m.info.type == "PERSON" else ""
+                if role and any(r in role for r in roles):
+                    names.setdefault(m.info.id, m.text)
+        for kind in self.rule.entities or () if self.rule.roles is None else ():
             for key, text in doc.distinct.get(kind, {}).items():
                 names.setdefault(key, text)
         count = len(names) - self.rule.distinct + 1

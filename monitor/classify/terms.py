@@ -101,6 +101,8 @@ def inflections(word: str, last: bool = True) -> set[str]:
         return forms
     if word.endswith("y") and word[-2] not in _VOWELS:
         forms |= {word[:-1] + "ied", word + "ing"}
+    elif word.endswith("ee"):
+        forms |= {word + "d", word + "ing"}  # freed, freeing
     elif word.endswith("e"):
         forms |= {word + "d", word[:-1] + "ing"}
     elif _doubles_last_consonant(word):
