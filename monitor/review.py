@@ -30,7 +30,8 @@ def _minute(column: str) -> str:
 _ARTICLE_MATCHES = (
     f"select {_minute('max(m.matched_at)')} as matched, group_concat(m.topic, ', ') as topics,"
     " a.source, a.title, a.url,\n group_concat(m.topic || ': ' || (select group_concat(value,"
-    " ', ') from json_each(m.why)), '; ') as why\n"
+    " ', ') from json_each(m.why)), '; ') as why,\n"
+    " (select reported_by from story_sources where story_id = a.story_id) as reported_by\n"
     "from matches m join articles a on a.id = m.article_id\n"
 )
 
@@ -102,7 +103,9 @@ def review_metadata(database: str) -> dict[str, Any]:
         "description_html": (
             "<p>Everything newsmonitor saw, matched and alerted. Start here:</p>"
             f'<ul><li><a href="/{database}/match_log">The match log</a>: every match with its'
-            f" article, faceted by topic, source and matched term</li>{links}</ul>"
+            f" article, faceted by topic, source and matched term</li>{links}"
+            f'<li><a href="/{database}/story_sources">Stories</a>: each story once, with every'
+            " source that carried it</li></ul>"
         ),
         "databases": {
             database: {
@@ -135,7 +138,20 @@ def review_metadata(database: str) -> dict[str, Any]:
                         "label_column": "name",
                         "facets": ["kind"],
                     },
+                    "story_sources": {
+                        "description": "One row per story: which sources carried it, since when.",
+                        "sort_desc": "last_seen",
+                    },
+                    "stories": {"description": "Copies of one article across outlets."},
+                    "story_sightings": {
+                        "description": "Which source carried which copy of a story, and how it"
+                        " was recognised.",
+                        "facets": ["source", "how"],
+                    },
                     "daemon": {"hidden": True},
+                    "story_keys": {"hidden": True},
+                    "story_signatures": {"hidden": True},
+                    "story_bands": {"hidden": True},
                 },
             }
         },
