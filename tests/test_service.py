@@ -313,3 +313,50 @@ def test_watchdog_pings_stop_while_the_database_does_not_answer(tmp_path, caplog
 
     assert healthy and all(m == "WATCHDOG=1" for m in healthy)
     assert [m for m in unhealthy if "WATCHDOG" in m] == []  # withheld: systemd would restart us
+
+
+def test_apply_swaps_rules_and_notifiers_and_diffs_jobs(tmp_path):
+    """What SIGHUP does once the new config has validated, observed from inside the daemon."""
+    import yaml
+
+    from monitor.config import load_config
+    from monitor.daemon import Daemon
+
+    old = load_config(
+        feed_config(tmp_path, {"a": "http://127.0.0.1:9/a", "b": "http://127.0.0.1:9/b"})
+    )
+    shipped = yaml.safe_load((REPO / "config.yaml").read_text())["topics"]
+    (tmp_path / "new.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "database": str(tmp_path / "monitor.db"),
+                "defaults": {"interval": "1s"},
+                "feeds": [
+                    {"name": "b", "url": "http://127.0.0.1:9/b2"},
+                    {"name": "c", "url": "http://127.0.0.1:9/c"},
+                ],
+                "topics": {"prisoner_swap": shipped["prisoner_swap"]},
+                "notifiers": [{"name": "ops", "type": "webhook", "url": "http://127.0.0.1:9/hook"}],
+            }
+        )
+    )
+    new = load_config(tmp_path / "new.yaml")
+
+    async def scenario() -> tuple[set[str], list[str], list[str], list[str]]:
+        daemon = Daemon(old)
+        daemon.schedule()
+        daemon.scheduler.start(paused=True)
+        daemon.apply(new)
+        jobs = {job.id for job in daemon.scheduler.get_jobs()}
+        verdict = daemon.service.pipeline.classifier.classify(SWAP["title"], SWAP["description"])
+        notifiers = [n.name for n in daemon.service.pipeline.notifiers]
+        outbox = list(daemon.service.outbox.notifiers)
+        daemon.scheduler.shutdown(wait=False)
+        await daemon.service.aclose()
+        return jobs, verdict.topics, notifiers, outbox
+
+    jobs, topics, notifiers, outbox = asyncio.run(scenario())
+
+    assert {j for j in jobs if j.startswith("feed:")} == {"feed:b", "feed:c"}  # a removed, c added
+    assert topics == ["prisoner_swap"]  # the new rules classify, not the old ones
+    assert notifiers == ["ops"] and outbox == ["ops"]  # new alerts go to the new notifier
