@@ -1,3 +1,5 @@
 from monitor.cli import main
 
-raise SystemExit(main())
+# Guarded: parse worker processes (spawn) import this module as ``__mp_main__``.
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -471,34 +471,51 @@ def cmd_feeds(args: argparse.Namespace) -> int:
             _print_json(row)
         return 0
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=f"{len(rows)} sources")
     for column in (
         "name",
         "kind",
+        "health",
         "last success",
-        "failures",
         "last error",
         "next poll",
+        "every",
         "articles",
     ):
         table.add_column(column, overflow="fold")
     for r in rows:
         failures = r["consecutive_failures"] or 0
-        style = "red" if failures else ""
+        error = escape(r["last_error"] or "")  # a server's words are not markup
+        if error and r.get("last_error_kind"):
+            error = f"{r['last_error_kind']}: {error}"
+        every = r.get("poll_interval")
         table.add_row(
             r["name"],
             r["kind"],
+            _health(r),
             r["last_success"] or "never",
-            str(failures),
-            r["last_error"] or "",
+            error,
             r["next_poll"] or "",
+            _human(round(every)) if every else "",
             str(r["articles_total"] or 0),
-            style=style,
+            style="red" if failures else "",
         )
     Console().print(table)
     return 0
+
+
+def _health(row: dict[str, Any]) -> str:
+    """``ok`` plus how the last poll went, ``failing ×N``, or ``never polled``."""
+    failures = row["consecutive_failures"] or 0
+    if failures:
+        return f"failing x{failures}"
+    if not row["last_polled"]:
+        return "never polled"
+    status = row.get("last_status")
+    return f"ok ({status})" if status else "ok"
 
 
 @command("demo")

@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|KIB|MIB|GIB)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "B": 1, "KB": 1000, "MB": 1000**2, "GB": 1000**3}
+_SIZE_UNITS |= {"KIB": 1024, "MIB": 1024**2, "GIB": 1024**3}
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 NAME_PATTERN = r"^[a-z0-9_-]+$"
 
@@ -55,8 +58,40 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def parse_size(value: object) -> int:
+    """``512KB``, ``10MB``, ``1GB`` or a number of bytes."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        size = value
+    else:
+        match = _SIZE.match(str(value))
+        if not match:
+            raise ValueError(f"not a size: {value!r} (use e.g. 512KB, 10MB)")
+        size = int(float(match.group(1)) * _SIZE_UNITS[(match.group(2) or "").upper()])
+    if size <= 0:
+        raise ValueError("a size must be positive")
+    return size
+
+
+Size = Annotated[int, BeforeValidator(parse_size)]
+
+
 class Defaults(_Strict):
     interval: Duration = timedelta(minutes=10)
+    # Adaptive polling range (see monitor.schedule); unset: [interval, 6 x interval].
+    min_interval: Duration | None = None
+    max_interval: Duration | None = None
+
+
+class FetchSettings(_Strict):
+    """Limits on every feed fetch, so that no source can hurt the others."""
+
+    connect_timeout: Duration = timedelta(seconds=10)
+    read_timeout: Duration = timedelta(seconds=20)
+    deadline: Duration = timedelta(seconds=60)
+    max_bytes: Size = 10 * 1024 * 1024
+    max_decoded_bytes: Size = 32 * 1024 * 1024
+    max_redirects: int = Field(default=5, ge=0, le=30)
+    per_host: int = Field(default=4, ge=1, le=64)
 
 
 class FeedConfig(_Strict):
@@ -65,6 +100,8 @@ class FeedConfig(_Strict):
     name: Name
     url: str
     interval: Duration | None = None
+    min_interval: Duration | None = None
+    max_interval: Duration | None = None
     full_text: bool = False
 
     @field_validator("url")
@@ -199,6 +236,7 @@ class Config(_Strict):
     log_format: Literal["human", "json"] = "human"
     metrics: MetricsConfig | None = None
     retention: RetentionConfig = RetentionConfig()
+    fetch: FetchSettings = FetchSettings()
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Config:

@@ -15,11 +15,12 @@ import logging
 import os
 import signal
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.config import Config, FeedConfig, load_config
@@ -101,22 +102,35 @@ class Daemon:
         self._schedule_housekeeping()
 
     def _schedule_feed(self, feed: FeedConfig) -> None:
-        interval = self.config.interval_of(feed).total_seconds()
+        """One job per feed that runs when the feed is due and then books its own next run
+        from ``sources.next_poll`` (adaptive interval, hints, backoff; see monitor.schedule)."""
 
         async def poll() -> None:
-            report = await self.service.poll_feed(feed)
-            self._count_pass(report)
-            if report and report.alerts:
-                self._deliver_soon.set()
+            try:
+                report = await self.service.poll_feed(feed)
+                self._count_pass(report)
+                if report and report.alerts:
+                    self._deliver_soon.set()
+            finally:
+                self._book_feed(feed, poll, self.service.next_poll(feed) or utcnow())
 
+        self._book_feed(feed, poll, max(utcnow(), self.service.next_poll(feed) or utcnow()))
+
+    def _book_feed(
+        self, feed: FeedConfig, poll: Callable[[], Awaitable[None]], when: datetime
+    ) -> None:
+        job_id = f"feed:{feed.name}"
+        # A reload may have removed or changed this feed, or booked its job anew meanwhile:
+        # then this (old) job does not book itself again.
+        if self.stopping.is_set() or feed not in self.config.feeds:
+            return
+        if self.scheduler.get_job(job_id) is not None:
+            return
         self.scheduler.add_job(
             self._tracked(poll),
-            IntervalTrigger(seconds=interval, jitter=min(interval * 0.1, 60)),
-            id=f"feed:{feed.name}",
-            next_run_time=utcnow(),
-            max_instances=1,
-            coalesce=True,
-            misfire_grace_time=max(1, int(interval)),
+            DateTrigger(run_date=when),
+            id=job_id,
+            misfire_grace_time=None,
         )
 
     def _schedule_housekeeping(self) -> None:

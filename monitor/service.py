@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from types import TracebackType
 
 import httpx
@@ -21,10 +22,33 @@ from monitor.metrics import record_pass
 from monitor.notify import build_notifier
 from monitor.notify.outbox import DeliveryReport, Outbox
 from monitor.pipeline import IngestReport, Pipeline
-from monitor.sources.feeds import fetch_feed, parse_feed
-from monitor.store import Store, utcnow
+from monitor.schedule import (
+    adaptive_interval,
+    backoff_interval,
+    jittered,
+    policy_for,
+    weekly_entries,
+    with_hints,
+)
+from monitor.sources.errors import SourceError
+from monitor.sources.feeds import FeedPoller, PollResult
+from monitor.sources.http import FetchLimits, Validators, build_client
+from monitor.store import FeedState, Store, utcnow
 
 log = logging.getLogger(__name__)
+
+
+def fetch_limits(config: Config) -> FetchLimits:
+    """The config's fetch settings as the limits every fetch is held to."""
+    fetch = config.fetch
+    return FetchLimits(
+        connect_timeout=fetch.connect_timeout.total_seconds(),
+        read_timeout=fetch.read_timeout.total_seconds(),
+        deadline=fetch.deadline.total_seconds(),
+        max_bytes=fetch.max_bytes,
+        max_decoded_bytes=fetch.max_decoded_bytes,
+        max_redirects=fetch.max_redirects,
+    )
 
 
 @dataclass
@@ -45,14 +69,9 @@ class Service:
         self.classifier = Classifier(config.topics)
         self.pipeline = Pipeline(self.store, self.classifier, config.notifiers, config.stories)
         self.notifiers = {n.name: build_notifier(n) for n in config.enabled_notifiers}
-        self.client = httpx.AsyncClient(
-            headers={"User-Agent": config.user_agent},
-            timeout=httpx.Timeout(20.0, connect=10.0),
-            limits=httpx.Limits(max_connections=config.concurrency, max_keepalive_connections=32),
-            follow_redirects=True,
-            max_redirects=5,
-        )
-        self._fetch_slots = asyncio.Semaphore(config.concurrency)
+        limits = fetch_limits(config)
+        self.client: httpx.AsyncClient = build_client(config.user_agent, config.concurrency, limits)
+        self.feeds = FeedPoller(self.client, limits, config.fetch.per_host, config.concurrency)
         self.outbox = Outbox(self.store, self.notifiers, self.client)
         self.store.sync_sources(
             [(f.name, "feed", f.url) for f in config.feeds]
@@ -91,31 +110,27 @@ class Service:
         await self.aclose()
 
     async def aclose(self) -> None:
+        self.feeds.close()
         await self.client.aclose()
         self.store.close()
 
     async def poll_feed(self, feed: FeedConfig) -> IngestReport | None:
-        """Fetch, parse, ingest one feed; a failure is recorded on the source, never raised."""
-        next_poll = utcnow() + self.config.interval_of(feed)
+        """Fetch, parse, ingest one feed and schedule its next poll; a failure is recorded on
+        the source with its reason, never raised."""
+        state = self.store.feed_state(feed.name, feed.url)
+        validators = Validators(state.etag, state.last_modified)
         try:
-            async with self._fetch_slots:
-                response = await fetch_feed(self.client, feed.url)
-            articles = await asyncio.to_thread(
-                parse_feed, response.content, feed.name, response.url
-            )
+            result = await self.feeds.poll(feed.url, feed.name, validators, state.body_hash)
         except FetchError as exc:
-            self.store.record_failure(feed.name, str(exc), next_poll)
+            self._record_failure(feed, state, exc)
             record_pass("feed", feed.name, None)
-            log.warning(
-                "feed %s failed: %s",
-                feed.name,
-                exc,
-                extra=event_fields("poll", kind="feed", source=feed.name, error=str(exc)),
-            )
             return None
-        report = self.pipeline.ingest(articles)
-        self.store.record_success(feed.name, report.new, next_poll)
+        report = self.pipeline.ingest(result.articles) if result.articles else IngestReport()
+        self._record_poll(feed, state, result, report)
         record_pass("feed", feed.name, report)
+        if result.status != "new":
+            log.debug("feed %s: %s", feed.name, result.status)
+            return report
         log.info(
             "feed %s: %d entries, %d new, %d matched, %d alerts",
             feed.name,
@@ -134,6 +149,47 @@ class Service:
             ),
         )
         return report
+
+    def _record_poll(
+        self, feed: FeedConfig, state: FeedState, result: PollResult, report: IngestReport
+    ) -> None:
+        now = utcnow()
+        weekly = state.weekly_entries
+        if result.status == "new":
+            weekly = weekly_entries((a.published for a in result.articles), now)
+        interval = adaptive_interval(policy_for(self.config, feed), weekly)
+        interval = jittered(with_hints(interval, result.hints))
+        self.store.record_feed_poll(
+            feed.name,
+            feed.url,
+            result.status,
+            now + interval,
+            new_articles=report.new,
+            etag=result.fetched.validators.etag,
+            last_modified=result.fetched.validators.last_modified,
+            body_hash=result.body_hash,
+            weekly_entries=weekly,
+        )
+
+    def _record_failure(self, feed: FeedConfig, state: FeedState, exc: FetchError) -> None:
+        kind = exc.kind if isinstance(exc, SourceError) else "fetch"
+        retry_after = exc.retry_after if isinstance(exc, SourceError) else None
+        failures = state.consecutive_failures + 1
+        interval = backoff_interval(policy_for(self.config, feed), failures, retry_after)
+        self.store.record_feed_failure(feed.name, str(exc), kind, utcnow() + jittered(interval))
+        log.warning(
+            "feed %s failed (%s): %s",
+            feed.name,
+            kind,
+            exc,
+            extra=event_fields(
+                "poll", kind="feed", source=feed.name, error=str(exc), error_kind=kind
+            ),
+        )
+
+    def next_poll(self, feed: FeedConfig) -> datetime | None:
+        """When the feed is due, as its last poll scheduled it (None: never polled)."""
+        return self.store.feed_state(feed.name, feed.url).next_poll
 
     async def poll_all(self) -> PassReport:
         """One pass over every configured feed, concurrently (bounded)."""

@@ -19,7 +19,7 @@ import sqlite_utils
 
 from monitor.models import Article, Classification
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 def utcnow() -> datetime:
@@ -29,6 +29,30 @@ def utcnow() -> datetime:
 def iso(moment: datetime | None) -> str | None:
     """Timestamps are stored as ISO 8601 strings in UTC, which sort and compare as text."""
     return None if moment is None else moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+FEED_STATE_COLUMNS = {
+    "etag": "TEXT",  # validators of the last good answer, for a conditional GET
+    "last_modified": "TEXT",
+    "validated_url": "TEXT",  # the URL those validators belong to
+    "body_hash": "TEXT",  # sha256 of the last body parsed: the same bytes are not parsed again
+    "weekly_entries": "REAL",  # publishing rate measured on the feed, entries per week
+    "poll_interval": "REAL",  # seconds until the next poll, as last scheduled
+    "last_status": "TEXT",  # new | unchanged | not modified | failed
+    "last_error_kind": "TEXT",  # timeout, too_large, http_status, not_feed, unsafe_xml ...
+}
+
+
+@dataclass(frozen=True)
+class FeedState:
+    """What the last polls of one feed left for the next one."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    weekly_entries: float | None = None
+    consecutive_failures: int = 0
+    next_poll: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +126,7 @@ class Store:
             2: self._migrate_v2,
             3: self._migrate_v3,
             4: self._migrate_stories,
+            5: self._migrate_feed_state,
         }
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
         for target in range(version + 1, SCHEMA_VERSION + 1):
@@ -238,6 +263,13 @@ class Store:
         for statement in _STORY_BACKFILL:
             self.db.execute(statement)
         self.db.execute(_STORY_SOURCES_VIEW)
+
+    def _migrate_feed_state(self) -> None:
+        """Feeds remember what makes the next poll cheap and when it should be (issue 6)."""
+        columns = {c.name for c in self.db.table("sources").columns}
+        for name, sql_type in FEED_STATE_COLUMNS.items():
+            if name not in columns:
+                self.db.execute(f"ALTER TABLE sources ADD COLUMN {name} {sql_type}")
 
     # -- articles and matches ---------------------------------------------------------------
 
@@ -428,6 +460,70 @@ class Store:
             "UPDATE sources SET last_error = ?, last_error_at = ?, last_polled = ?,"
             " consecutive_failures = consecutive_failures + 1, next_poll = ? WHERE name = ?",
             [error[:1000], now, now, iso(next_poll), name],
+        )
+
+    def feed_state(self, name: str, url: str) -> FeedState:
+        """The feed's saved state; validators and hash only while they belong to ``url``."""
+        row = self.db.execute(
+            "SELECT etag, last_modified, validated_url, body_hash, weekly_entries,"
+            " consecutive_failures, next_poll FROM sources WHERE name = ?",
+            [name],
+        ).fetchone()
+        if row is None:
+            return FeedState()
+        etag, modified, validated, body_hash, weekly, failures, next_poll = row
+        same = validated == url
+        return FeedState(
+            etag if same else None,
+            modified if same else None,
+            body_hash if same else None,
+            weekly,
+            failures or 0,
+            datetime.fromisoformat(next_poll) if next_poll else None,
+        )
+
+    def record_feed_poll(
+        self,
+        name: str,
+        url: str,
+        status: str,
+        next_poll: datetime,
+        new_articles: int = 0,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        body_hash: str | None = None,
+        weekly_entries: float | None = None,
+    ) -> None:
+        """A good poll (new, unchanged or not modified): failures reset, next poll set."""
+        now = iso(utcnow())
+        self.db.execute(
+            "UPDATE sources SET last_success = ?, last_polled = ?, consecutive_failures = 0,"
+            " next_poll = ?, poll_interval = ?, articles_total = articles_total + ?,"
+            " last_status = ?, etag = ?, last_modified = ?, validated_url = ?, body_hash = ?,"
+            " weekly_entries = ? WHERE name = ?",
+            [
+                now,
+                now,
+                iso(next_poll),
+                round((next_poll - utcnow()).total_seconds(), 1),
+                new_articles,
+                status,
+                etag,
+                last_modified,
+                url,
+                body_hash,
+                weekly_entries,
+                name,
+            ],
+        )
+
+    def record_feed_failure(self, name: str, error: str, kind: str, next_poll: datetime) -> None:
+        """A failed poll: the reason and its kind for the operator, and when to try again."""
+        self.record_failure(name, error, next_poll)
+        self.db.execute(
+            "UPDATE sources SET last_status = 'failed', last_error_kind = ?, poll_interval = ?"
+            " WHERE name = ?",
+            [kind, round((next_poll - utcnow()).total_seconds(), 1), name],
         )
 
     def source_rows(self) -> list[dict[str, Any]]:

@@ -1,91 +1,122 @@
-"""Fetch a feed's bytes with httpx and turn them into articles with feedparser."""
+"""Poll one feed: a polite, bounded, conditional fetch; parsing off the event loop.
+
+FeedPoller.poll(url, source, state)
+  ├─ HostLimiter + global slots  politeness: few requests per host, one connection pool
+  ├─ http.fetch                   conditional GET within timeouts, deadline and size caps
+  ├─ body hash                    the same bytes as last time are not parsed again
+  └─ ParsePool.parse              parse.parse_document in a worker process (small: a thread)
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+import hashlib
+import logging
+import multiprocessing
+import os
+from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import timedelta
 
-import feedparser
 import httpx
 
-from monitor.errors import FetchError
 from monitor.models import Article
-from monitor.normalize import canonical_url, html_to_text, struct_time_to_utc
+from monitor.sources.errors import SourceError
+from monitor.sources.http import FetchLimits, FetchResult, HostLimiter, Validators, fetch
+from monitor.sources.parse import ParsedFeed, parse_document
 
-MAX_FEED_BYTES = 20 * 1024 * 1024
-FEED_ACCEPT = (
-    "application/rss+xml, application/atom+xml, application/feed+json, application/json;q=0.9,"
-    " application/xml;q=0.9, text/xml;q=0.8, */*;q=0.5"
-)
+log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class FeedResponse:
-    """What one fetch brought back."""
-
-    url: str
-    status: int
-    content: bytes
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-async def fetch_feed(
-    client: httpx.AsyncClient, url: str, max_bytes: int = MAX_FEED_BYTES
-) -> FeedResponse:
-    """GET a feed, refusing bodies over ``max_bytes``; library errors become FetchError."""
-    try:
-        async with client.stream("GET", url, headers={"Accept": FEED_ACCEPT}) as response:
-            if response.status_code >= 400:
-                raise FetchError(f"HTTP {response.status_code} from {response.url}")
-            chunks: list[bytes] = []
-            size = 0
-            async for chunk in response.aiter_bytes():
-                size += len(chunk)
-                if size > max_bytes:
-                    raise FetchError(f"body larger than {max_bytes} bytes")
-                chunks.append(chunk)
-            return FeedResponse(
-                str(response.url), response.status_code, b"".join(chunks), dict(response.headers)
-            )
-    except httpx.TimeoutException as exc:
-        raise FetchError(f"timed out: {type(exc).__name__}") from exc
-    except httpx.HTTPError as exc:
-        raise FetchError(f"{type(exc).__name__}: {exc}") from exc
+# Below this many bytes a document is parsed in a thread: shipping it to a process costs more.
+INLINE_PARSE_BYTES = 16 * 1024
 
 
 def parse_feed(content: bytes, source: str, base_url: str = "") -> list[Article]:
-    """Articles from a feed document; FetchError when the bytes are not a feed at all."""
-    parsed = feedparser.parse(content, response_headers={"content-location": base_url})
-    if not parsed.entries and not parsed.version:
-        reason = parsed.get("bozo_exception") or "no feed elements found"
-        raise FetchError(f"not a feed: {reason}")
-    return list(_articles(parsed.entries, source))
+    """Articles from a feed document; SourceError when the bytes are not a (safe) feed."""
+    return parse_document(content, source, base_url).articles
 
 
-def _articles(entries: Iterable[Any], source: str) -> Iterable[Article]:
-    for entry in entries:
-        link = entry.get("link") or ""
-        guid = entry.get("id") or None
-        if not link and guid and guid.startswith(("http://", "https://")):
-            link = guid
-        if not link.startswith(("http://", "https://")):
-            continue
-        yield Article(
-            url=canonical_url(link),
-            title=html_to_text(entry.get("title", "")),
-            source=source,
-            summary=html_to_text(_summary_html(entry)),
-            published=struct_time_to_utc(
-                entry.get("published_parsed") or entry.get("updated_parsed")
-            ),
-            guid=guid,
-            author=entry.get("author") or None,
-        )
+@dataclass(frozen=True)
+class PollResult:
+    """One good poll: ``status`` is ``new``, ``unchanged`` (same bytes) or ``not modified``."""
+
+    status: str
+    fetched: FetchResult
+    body_hash: str | None
+    articles: list[Article] = field(default_factory=list)
+    ttl: timedelta | None = None
+
+    @property
+    def hints(self) -> list[timedelta | None]:
+        """The server's lower bounds on the next poll."""
+        return [self.fetched.max_age, self.fetched.retry_after, self.ttl]
 
 
-def _summary_html(entry: Any) -> str:
-    summary = entry.get("summary") or ""
-    contents = entry.get("content") or []
-    longest = max((c.get("value", "") for c in contents), key=len, default="")
-    return longest if len(longest) > len(summary) else summary
+class ParsePool:
+    """Parses documents off the event loop on every core; one process pool for the lifetime."""
+
+    def __init__(self, workers: int | None = None, inline_below: int = INLINE_PARSE_BYTES) -> None:
+        self.workers = workers or max(1, min(4, os.cpu_count() or 1))
+        self.inline_below = inline_below
+        self._executor: ProcessPoolExecutor | None = None
+
+    async def parse(self, content: bytes, source: str, base_url: str) -> ParsedFeed:
+        if len(content) < self.inline_below:
+            return await asyncio.to_thread(parse_document, content, source, base_url)
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(
+                self._pool(), parse_document, content, source, base_url
+            )
+        except BrokenProcessPool as exc:
+            # A worker died (killed, or a parser crashed on this document): start afresh.
+            self.close()
+            raise SourceError("the parser process died on this document", "parse") from exc
+
+    def _pool(self) -> Executor:
+        if self._executor is None:
+            # spawn, not fork: the parent runs threads and an event loop.
+            context = multiprocessing.get_context("spawn")
+            self._executor = ProcessPoolExecutor(self.workers, mp_context=context)
+        return self._executor
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+
+
+class FeedPoller:
+    """Fetches and parses feeds for one process, politely and within limits."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        limits: FetchLimits,
+        per_host: int,
+        concurrency: int,
+        parser: ParsePool | None = None,
+    ) -> None:
+        self.client = client
+        self.limits = limits
+        self.hosts = HostLimiter(per_host)
+        self.slots = asyncio.Semaphore(concurrency)
+        self.parser = parser or ParsePool()
+
+    async def poll(
+        self, url: str, source: str, validators: Validators, last_hash: str | None
+    ) -> PollResult:
+        """Fetch conditionally and parse what changed; SourceError on any failure."""
+        async with self.slots, self.hosts.slot(url):
+            fetched = await fetch(self.client, url, validators, self.limits)
+        if fetched.not_modified:
+            return PollResult("not modified", fetched, last_hash)
+        body_hash = hashlib.sha256(fetched.content).hexdigest()
+        if body_hash == last_hash:
+            return PollResult("unchanged", fetched, body_hash)
+        parsed = await self.parser.parse(fetched.content, source, fetched.url)
+        return PollResult("new", fetched, body_hash, parsed.articles, parsed.ttl)
+
+    def close(self) -> None:
+        self.parser.close()

@@ -1,0 +1,255 @@
+"""A fetch no source can break: conditional GET, timeouts, a deadline, size caps, politeness.
+
+One ``httpx.AsyncClient`` (one connection pool) serves the whole process; ``HostLimiter`` keeps
+at most a few requests in flight per host. The body is read raw and decoded here, chunk by
+chunk, so a gzip bomb stops at the cap instead of filling memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import zlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
+
+import httpx
+
+from monitor.sources.errors import SourceError
+
+FEED_ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/feed+json, application/json;q=0.9,"
+    " application/xml;q=0.9, text/xml;q=0.8, */*;q=0.5"
+)
+# Only what we can decode with a bounded output size ourselves.
+ACCEPT_ENCODING = "gzip, deflate"
+CHUNK = 64 * 1024
+_MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d+)", re.IGNORECASE)
+_NO_STORE = re.compile(r"(?:^|,)\s*(?:no-store|no-cache)\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class FetchLimits:
+    """What one fetch may cost at most."""
+
+    connect_timeout: float = 10.0
+    read_timeout: float = 20.0
+    deadline: float = 60.0
+    max_bytes: int = 10 * 1024 * 1024
+    max_decoded_bytes: int = 32 * 1024 * 1024
+    max_redirects: int = 5
+
+
+@dataclass(frozen=True)
+class Validators:
+    """What the last good answer told us to send back for a conditional GET."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+
+    def headers(self) -> dict[str, str]:
+        out = {}
+        if self.etag:
+            out["If-None-Match"] = self.etag
+        if self.last_modified:
+            out["If-Modified-Since"] = self.last_modified
+        return out
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """One answer: the decoded body (empty on 304) and the hints for the next poll."""
+
+    url: str
+    status: int
+    content: bytes
+    content_type: str = ""
+    validators: Validators = Validators()
+    max_age: timedelta | None = None
+    retry_after: timedelta | None = None
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+
+def build_client(user_agent: str, concurrency: int, limits: FetchLimits) -> httpx.AsyncClient:
+    """The process's one connection pool, sending the configured user agent."""
+    return httpx.AsyncClient(
+        headers={"User-Agent": user_agent},
+        timeout=_timeout(limits),
+        limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+        follow_redirects=True,
+        max_redirects=limits.max_redirects,
+    )
+
+
+def _timeout(limits: FetchLimits) -> httpx.Timeout:
+    return httpx.Timeout(limits.read_timeout, connect=limits.connect_timeout, pool=limits.deadline)
+
+
+class HostLimiter:
+    """At most ``per_host`` requests in flight to any one host, however many feeds it serves."""
+
+    def __init__(self, per_host: int) -> None:
+        self.per_host = per_host
+        self._slots: dict[str, asyncio.Semaphore] = {}
+
+    @asynccontextmanager
+    async def slot(self, url: str) -> AsyncIterator[None]:
+        host = (urlsplit(url).hostname or "").lower()
+        semaphore = self._slots.setdefault(host, asyncio.Semaphore(self.per_host))
+        async with semaphore:
+            yield
+
+
+async def fetch(
+    client: httpx.AsyncClient,
+    url: str,
+    validators: Validators = Validators(),
+    limits: FetchLimits = FetchLimits(),
+) -> FetchResult:
+    """GET ``url`` conditionally within ``limits``; every failure becomes a SourceError."""
+    headers = {"Accept": FEED_ACCEPT, "Accept-Encoding": ACCEPT_ENCODING, **validators.headers()}
+    try:
+        async with asyncio.timeout(limits.deadline):
+            async with client.stream("GET", url, headers=headers) as response:
+                return await _read(response, limits)
+    except TimeoutError as exc:
+        raise SourceError(f"no complete answer within {limits.deadline:g}s", "timeout") from exc
+    except httpx.TooManyRedirects as exc:
+        raise SourceError(f"more than {limits.max_redirects} redirects", "redirects") from exc
+    except httpx.TimeoutException as exc:
+        raise SourceError(f"timed out: {_timeout_phase(exc)}", "timeout") from exc
+    except httpx.HTTPError as exc:
+        raise SourceError(f"{type(exc).__name__}: {exc}", "network") from exc
+
+
+def _timeout_phase(exc: httpx.TimeoutException) -> str:
+    return {
+        httpx.ConnectTimeout: "connect",
+        httpx.ReadTimeout: "no data for the read timeout",
+        httpx.PoolTimeout: "waiting for a connection",
+    }.get(type(exc), type(exc).__name__)
+
+
+async def _read(response: httpx.Response, limits: FetchLimits) -> FetchResult:
+    retry_after = parse_retry_after(response.headers.get("retry-after"))
+    if response.status_code >= 400:
+        raise SourceError(
+            f"HTTP {response.status_code} {response.reason_phrase}".strip(),
+            "http_status",
+            retry_after=retry_after,
+        )
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limits.max_bytes:
+        raise SourceError(f"declares {int(declared)} bytes, over {limits.max_bytes}", "too_large")
+    content = b""
+    if response.status_code != 304:
+        content = await _read_body(response, limits)
+    return FetchResult(
+        url=str(response.url),
+        status=response.status_code,
+        content=content,
+        content_type=response.headers.get("content-type", ""),
+        validators=Validators(response.headers.get("etag"), response.headers.get("last-modified")),
+        max_age=parse_max_age(response.headers.get("cache-control")),
+        retry_after=retry_after,
+    )
+
+
+async def _read_body(response: httpx.Response, limits: FetchLimits) -> bytes:
+    """The decoded body, refusing more than the caps on the wire and after decompression."""
+    decoder = BoundedDecoder(response.headers.get("content-encoding", ""), limits.max_decoded_bytes)
+    wire = 0
+    parts: list[bytes] = []
+    async for chunk in response.aiter_raw(CHUNK):
+        wire += len(chunk)
+        if wire > limits.max_bytes:
+            raise SourceError(f"body over {limits.max_bytes} bytes on the wire", "too_large")
+        parts.append(decoder.feed(chunk))
+    parts.append(decoder.flush())
+    return b"".join(parts)
+
+
+class BoundedDecoder:
+    """Content-Encoding decoding that never produces more than ``limit`` bytes in all."""
+
+    def __init__(self, encoding: str, limit: int) -> None:
+        self.encoding = encoding.strip().lower()
+        self.limit = limit
+        self.produced = 0
+        if self.encoding in ("", "identity"):
+            self._zlib = None
+        elif self.encoding in ("gzip", "x-gzip"):
+            self._zlib = zlib.decompressobj(zlib.MAX_WBITS | 16)
+        elif self.encoding == "deflate":
+            self._zlib = zlib.decompressobj(zlib.MAX_WBITS)
+        else:
+            raise SourceError(f"unsupported Content-Encoding {encoding!r}", "network")
+        self._first = True
+
+    def feed(self, data: bytes) -> bytes:
+        if self._zlib is None:
+            return self._count(data)
+        try:
+            return self._inflate(data)
+        except zlib.error as exc:
+            if self.encoding == "deflate" and self._first:
+                # Some servers send raw deflate without the zlib header.
+                self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)
+                self._first = False
+                return self.feed(data)
+            raise SourceError(f"broken {self.encoding} body: {exc}", "network") from exc
+
+    def _inflate(self, data: bytes) -> bytes:
+        assert self._zlib is not None
+        out: list[bytes] = []
+        while data:
+            room = self.limit - self.produced + 1
+            out.append(self._count(self._zlib.decompress(data, room)))
+            self._first = False
+            data = self._zlib.unconsumed_tail
+            if self._zlib.eof and self._zlib.unused_data:
+                # A concatenated gzip member: start over on what follows.
+                data = self._zlib.unused_data
+                self._zlib = zlib.decompressobj(zlib.MAX_WBITS | 16)
+        return b"".join(out)
+
+    def flush(self) -> bytes:
+        return b"" if self._zlib is None else self._count(self._zlib.flush())
+
+    def _count(self, data: bytes) -> bytes:
+        self.produced += len(data)
+        if self.produced > self.limit:
+            raise SourceError(f"body over {self.limit} bytes after decompression", "too_large")
+        return data
+
+
+def parse_max_age(cache_control: str | None) -> timedelta | None:
+    """``Cache-Control: max-age=N`` as a duration (None when absent or no-cache)."""
+    if not cache_control or _NO_STORE.search(cache_control):
+        return None
+    match = _MAX_AGE.search(cache_control)
+    return timedelta(seconds=int(match.group(1))) if match else None
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> timedelta | None:
+    """``Retry-After`` in seconds or as an HTTP date, as a duration from now."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return timedelta(seconds=int(value))
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    delta = moment - (now or datetime.now(UTC))
+    return delta if delta > timedelta(0) else None

@@ -1,0 +1,261 @@
+"""Polling at scale: conditional GET, unchanged bodies, server hints, adaptive intervals,
+backoff, politeness, ``monitor feeds``, and a start-up that never loads the crawler."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import REPO, Request, monitor_env, rss, run_monitor, write_config
+from stories import SWAP
+
+from monitor.config import load_config
+from monitor.service import Service
+
+
+def poll_once(config_path: Path) -> None:
+    """One in-process pass, exactly as ``monitor poll --once`` polls."""
+
+    async def run() -> None:
+        async with Service(load_config(config_path)) as service:
+            await service.poll_all()
+
+    asyncio.run(run())
+
+
+def source(config_path: Path, name: str) -> dict[str, Any]:
+    from monitor.store import Store
+
+    store = Store(load_config(config_path).database)
+    try:
+        return next(r for r in store.source_rows() if r["name"] == name)
+    finally:
+        store.close()
+
+
+def seconds_until(moment: str) -> float:
+    return (datetime.fromisoformat(moment) - datetime.now(UTC)).total_seconds()
+
+
+def fresh_items(count: int, every: timedelta) -> list[dict[str, str]]:
+    now = datetime.now(UTC)
+    return [
+        {
+            "title": f"Story {i}",
+            "link": f"http://127.0.0.1/story/{i}",
+            "pubDate": format_datetime(now - every * i, usegmt=True),
+        }
+        for i in range(count)
+    ]
+
+
+def one_feed(tmp_path: Path, url: str, extra: str = "") -> Path:
+    return write_config(tmp_path, f'feeds: [{{name: f, url: "{url}"{extra}}}]')
+
+
+def test_conditional_get_sends_validators_and_304_is_not_parsed(tmp_path, server):
+    def etagged(request: Request) -> tuple[int, dict[str, str], bytes]:
+        if request.headers.get("If-None-Match") == '"v1"':
+            return 304, {"ETag": '"v1"'}, b""
+        headers = {"ETag": '"v1"', "Last-Modified": "Thu, 22 May 2025 10:00:00 GMT"}
+        return 200, {"Content-Type": "application/rss+xml", **headers}, rss([SWAP])
+
+    server.routes["/feed.xml"] = etagged
+    config = one_feed(tmp_path, server.url("/feed.xml"))
+
+    poll_once(config)
+    poll_once(config)
+
+    first, second = server.requests
+    assert "If-None-Match" not in first.headers
+    assert second.headers["If-None-Match"] == '"v1"'
+    assert second.headers["If-Modified-Since"] == "Thu, 22 May 2025 10:00:00 GMT"
+    row = source(config, "f")
+    assert row["last_status"] == "not modified" and row["articles_total"] == 1
+
+
+def test_an_unchanged_body_is_recognised_by_its_hash(tmp_path, server):
+    server.routes["/feed.xml"] = rss([SWAP])  # no validators: every answer is a full 200
+    config = one_feed(tmp_path, server.url("/feed.xml"))
+
+    poll_once(config)
+    assert source(config, "f")["last_status"] == "new"
+    poll_once(config)
+
+    row = source(config, "f")
+    assert row["last_status"] == "unchanged" and row["consecutive_failures"] == 0
+
+
+@pytest.mark.parametrize(
+    ("headers", "body_extra", "at_least"),
+    [
+        ({"Cache-Control": "public, max-age=7200"}, "", 7200),
+        ({}, "<ttl>180</ttl>", 180 * 60),
+    ],
+)
+def test_max_age_and_ttl_delay_the_next_poll(tmp_path, server, headers, body_extra, at_least):
+    body = rss([SWAP]).replace(b"<description>test feed</description>", body_extra.encode(), 1)
+    server.routes["/feed.xml"] = (200, {"Content-Type": "application/rss+xml", **headers}, body)
+    config = one_feed(tmp_path, server.url("/feed.xml"), ", interval: 1m")
+
+    poll_once(config)
+
+    assert seconds_until(source(config, "f")["next_poll"]) > at_least - 5
+
+
+def test_retry_after_is_honoured(tmp_path, server):
+    server.routes["/feed.xml"] = (503, {"Retry-After": "5400"}, b"busy")
+    config = one_feed(tmp_path, server.url("/feed.xml"), ", interval: 1m")
+
+    poll_once(config)
+
+    row = source(config, "f")
+    assert row["last_error_kind"] == "http_status" and "503" in row["last_error"]
+    assert seconds_until(row["next_poll"]) > 5400 - 5
+
+
+def test_failing_source_backs_off_exponentially_then_recovers(tmp_path, server):
+    server.routes["/feed.xml"] = (500, {}, b"down")
+    config = one_feed(tmp_path, server.url("/feed.xml"), ", interval: 1m, max_interval: 1h")
+    intervals = []
+    for _ in range(4):
+        poll_once(config)
+        intervals.append(source(config, "f")["poll_interval"])
+
+    for failures, seconds in enumerate(intervals):  # 1, 2, 4, 8 minutes, plus jitter
+        assert 60 * 2**failures - 1 <= seconds <= 60 * 2**failures * 1.1 + 1
+    assert source(config, "f")["consecutive_failures"] == 4
+
+    server.routes["/feed.xml"] = rss([SWAP])
+    poll_once(config)
+    row = source(config, "f")
+    assert row["consecutive_failures"] == 0 and row["poll_interval"] <= 60 * 60 * 1.1
+
+
+def test_busy_feed_is_polled_often_and_quiet_feed_rarely(tmp_path, server):
+    server.routes["/busy.xml"] = rss(fresh_items(30, timedelta(minutes=10)))
+    server.routes["/quiet.xml"] = rss(fresh_items(3, timedelta(days=20))[1:])  # all > 1 week
+    config = write_config(
+        tmp_path,
+        f"""
+defaults: {{interval: 5m, min_interval: 1m, max_interval: 6h}}
+feeds:
+  - {{name: busy, url: "{server.url("/busy.xml")}"}}
+  - {{name: quiet, url: "{server.url("/quiet.xml")}"}}
+""",
+    )
+
+    poll_once(config)
+
+    busy, quiet = source(config, "busy"), source(config, "quiet")
+    assert 8 * 60 < busy["poll_interval"] < 12 * 60  # one story every 10 minutes
+    assert quiet["poll_interval"] >= 6 * 3600  # nothing this week: the maximum
+
+
+def test_per_host_limit_and_user_agent(tmp_path, server):
+    lock, in_flight, peak = threading.Lock(), [0], [0]
+
+    def slow(request: Request) -> bytes:
+        with lock:
+            in_flight[0] += 1
+            peak[0] = max(peak[0], in_flight[0])
+        time.sleep(0.3)
+        with lock:
+            in_flight[0] -= 1
+        return rss([SWAP])
+
+    for i in range(8):
+        server.routes[f"/feed{i}.xml"] = slow
+    feeds = ", ".join(f'{{name: f{i}, url: "{server.url(f"/feed{i}.xml")}"}}' for i in range(8))
+    config = write_config(
+        tmp_path,
+        f'user_agent: "polite-test/1.0"\nfetch: {{per_host: 2}}\nfeeds: [{feeds}]',
+    )
+
+    poll_once(config)
+
+    assert len(server.requests) == 8 and peak[0] == 2
+    assert {r.headers["User-Agent"] for r in server.requests} == {"polite-test/1.0"}
+
+
+def test_feeds_command_shows_health_error_and_next_poll(tmp_path, server):
+    server.routes["/good.xml"] = rss([SWAP])
+    config = write_config(
+        tmp_path,
+        f"""
+feeds:
+  - {{name: good, url: "{server.url("/good.xml")}"}}
+  - {{name: gone, url: "{server.url("/gone.xml")}"}}
+""",
+    )
+    poll_once(config)
+
+    table = run_monitor("feeds", "--format", "table", "--config", str(config), COLUMNS="250")
+    rows = [
+        json.loads(line)
+        for line in run_monitor("feeds", "--config", str(config)).stdout.splitlines()
+    ]
+
+    assert table.returncode == 0, table.stderr
+    assert "ok (new)" in table.stdout and "failing x1" in table.stdout
+    assert "http_status" in table.stdout
+    by_name = {r["name"]: r for r in rows}
+    assert by_name["gone"]["last_error"] == "HTTP 404 Not Found"
+    assert by_name["good"]["next_poll"] and by_name["gone"]["next_poll"]
+
+
+HEAVY = ("scrapy", "twisted")
+IMPORTED = """
+import sys
+from monitor.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit:
+    pass
+print("\\n".join(sorted(m for m in sys.modules if m.split(".")[0] in {heavy!r})))
+"""
+
+
+@pytest.mark.parametrize("args", [["--help"], ["poll", "--once"], ["feeds"], ["check-config"]])
+def test_commands_that_do_not_crawl_never_import_scrapy_or_twisted(tmp_path, server, args):
+    server.routes["/feed.xml"] = rss([SWAP])
+    config = one_feed(tmp_path, server.url("/feed.xml"))
+    argv = args if args == ["--help"] else [*args, "--config", str(config)]
+    code = IMPORTED.format(heavy=set(HEAVY))
+
+    done = subprocess.run(
+        [sys.executable, "-c", code, *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=monitor_env(),
+        cwd=str(REPO),
+    )
+
+    assert done.returncode == 0, done.stderr
+    loaded = [line for line in done.stdout.splitlines() if line.split(".")[0] in HEAVY]
+    assert loaded == []
+
+
+def test_parse_workers_are_used_for_large_feeds(tmp_path, server):
+    items = [
+        {"title": f"Story {i}", "link": f"http://127.0.0.1/s/{i}", "description": "words " * 200}
+        for i in range(40)
+    ]
+    server.routes["/big.xml"] = rss(items)
+    assert len(rss(items)) > 16 * 1024
+    config = one_feed(tmp_path, server.url("/big.xml"))
+
+    result = run_monitor("poll", "--once", "--config", str(config))
+
+    assert result.returncode == 0, result.stderr
+    assert source(config, "f")["articles_total"] == 40

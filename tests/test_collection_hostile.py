@@ -1,0 +1,246 @@
+"""Broken, slow and hostile sources: one pass still finishes in bounded time and memory, the
+good sources' stories are stored, and every bad source's reason is recorded in ``sources``."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import zlib
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from conftest import REPO, monitor_env, rss, run_monitor, write_config
+from stories import SWAP
+
+MB = 1024 * 1024
+BILLION_LAUGHS = b"""<?xml version="1.0"?>
+<!DOCTYPE rss [
+ <!ENTITY lol "lol">
+ <!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+ <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
+ <!ENTITY lol9 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">
+]>
+<rss version="2.0"><channel><title>&lol9;</title>
+<item><title>&lol9;</title><link>http://127.0.0.1/bomb</link></item></channel></rss>"""
+EXTERNAL_ENTITY = b"""<?xml version="1.0"?>
+<!DOCTYPE rss [<!ENTITY secret SYSTEM "file:///etc/passwd">]>
+<rss version="2.0"><channel><title>x</title>
+<item><title>&secret;</title><link>http://127.0.0.1/xxe</link></item></channel></rss>"""
+
+
+def gzip_bomb(decoded: int) -> bytes:
+    """``decoded`` bytes of zeros, gzip-compressed (about a thousandth of the size)."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+    block = b"\0" * MB
+    parts = [compressor.compress(block) for _ in range(decoded // MB)]
+    return b"".join(parts) + compressor.flush()
+
+
+class HostileServer:
+    """Loopback server whose routes misbehave in every way a feed can."""
+
+    def __init__(self, good: bytes, bomb: bytes) -> None:
+        routes = {
+            "/good.xml": self._good,
+            "/trickle.xml": self._trickle,
+            "/huge.xml": self._huge,
+            "/bomb.xml": self._bomb,
+            "/loop.xml": self._loop,
+            "/missing.xml": self._status(404),
+            "/broken.xml": self._status(500),
+            "/page.html": self._body(b"<!DOCTYPE html><html><body><p>Hello</p></body></html>"),
+            "/empty.xml": self._body(b""),
+            "/truncated.xml": self._body(b'<?xml version="1.0"?><rss version="2.0"><chan'),
+            "/laughs.xml": self._body(BILLION_LAUGHS),
+            "/xxe.xml": self._body(EXTERNAL_ENTITY),
+        }
+        self.good, self.bomb_body = good, bomb
+        self.huge_sent = 0
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def handle(self) -> None:
+                # The client hanging up on us is what it should do.
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    super().handle()
+
+            def do_GET(self) -> None:  # noqa: N802
+                routes[self.path](self)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+        del server
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
+
+    @staticmethod
+    def _send(h: BaseHTTPRequestHandler, status: int, body: bytes, **headers: str) -> None:
+        h.send_response(status)
+        for key, value in {"Content-Type": "application/rss+xml", **headers}.items():
+            h.send_header(key.replace("_", "-"), value)
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        h.wfile.write(body)
+
+    def _good(self, h: BaseHTTPRequestHandler) -> None:
+        self._send(h, 200, self.good)
+
+    def _body(self, body: bytes):  # type: ignore[no-untyped-def]
+        return lambda h: self._send(h, 200, body)
+
+    def _status(self, status: int):  # type: ignore[no-untyped-def]
+        return lambda h: self._send(h, status, b"nope", Content_Type="text/plain")
+
+    def _trickle(self, h: BaseHTTPRequestHandler) -> None:
+        h.send_response(200)
+        h.send_header("Content-Type", "application/rss+xml")
+        h.send_header("Content-Length", "100000")
+        h.end_headers()
+        for _ in range(100000):  # one byte every 0.2 s: never a read timeout, never done
+            h.wfile.write(b" ")
+            h.wfile.flush()
+            time.sleep(0.2)
+
+    def _huge(self, h: BaseHTTPRequestHandler) -> None:
+        # 300 MB, streamed without a Content-Length, generated as it goes.
+        h.send_response(200)
+        h.send_header("Content-Type", "application/rss+xml")
+        h.send_header("Connection", "close")
+        h.end_headers()
+        h.wfile.write(b'<?xml version="1.0"?><rss version="2.0"><channel><title>')
+        chunk = b"x" * MB
+        for _ in range(300):
+            h.wfile.write(chunk)
+            self.huge_sent += len(chunk)
+
+    def _bomb(self, h: BaseHTTPRequestHandler) -> None:
+        self._send(h, 200, self.bomb_body, Content_Encoding="gzip")
+
+    def _loop(self, h: BaseHTTPRequestHandler) -> None:
+        h.send_response(302)
+        h.send_header("Location", "/loop.xml")
+        h.send_header("Content-Length", "0")
+        h.end_headers()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def hostile() -> Iterator[HostileServer]:
+    srv = HostileServer(rss([SWAP]), gzip_bomb(1024 * MB))
+    yield srv
+    srv.close()
+
+
+BAD = {
+    "trickle": ("/trickle.xml", "timeout"),
+    "huge": ("/huge.xml", "too_large"),
+    "bomb": ("/bomb.xml", "too_large"),
+    "loop": ("/loop.xml", "redirects"),
+    "missing": ("/missing.xml", "http_status"),
+    "broken": ("/broken.xml", "http_status"),
+    "page": ("/page.html", "not_feed"),
+    "empty": ("/empty.xml", "not_feed"),
+    "truncated": ("/truncated.xml", "parse"),
+    "laughs": ("/laughs.xml", "unsafe_xml"),
+    "xxe": ("/xxe.xml", "unsafe_xml"),
+}
+
+# Runs the CLI and reports the peak RSS of it and its parse workers (ru_maxrss, in KiB).
+MEASURED_RUN = """
+import resource, subprocess, sys
+done = subprocess.run(sys.argv[1:])
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+sys.exit(done.returncode)
+"""
+
+
+def test_hostile_sources_fail_with_reasons_and_good_ones_are_stored(tmp_path, hostile):
+    feeds = [{"name": "good", "url": hostile.url("/good.xml")}]
+    feeds += [{"name": name, "url": hostile.url(path)} for name, (path, _) in BAD.items()]
+    config = write_config(
+        tmp_path,
+        json.dumps(
+            {
+                "fetch": {
+                    "deadline": "3s",
+                    "read_timeout": "2s",
+                    "max_bytes": "4MB",
+                    "max_decoded_bytes": "8MB",
+                    "max_redirects": 3,
+                },
+                "feeds": feeds,
+            }
+        ),
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", MEASURED_RUN, sys.executable, "-m", "monitor", "poll", "--once"]
+        + ["--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,  # the per-fetch deadline bounds the pass, not the trickle
+        env=monitor_env(),
+        cwd=str(REPO),
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert f"{len(feeds)} feeds polled ({len(BAD)} failed)" in done.stdout
+    peak_mb = int(done.stdout.strip().splitlines()[-1]) / 1024
+    assert peak_mb < 300, f"peak RSS {peak_mb:.0f} MB"  # 300 MB body, 1 GB bomb: neither held
+    assert hostile.huge_sent < 100 * MB  # the client hung up long before the end
+    db = sqlite3.connect(tmp_path / "monitor.db")
+    titles = [r[0] for r in db.execute("SELECT title FROM articles WHERE source = 'good'")]
+    assert titles == [SWAP["title"]]
+    rows = {
+        name: (kind, error, failures)
+        for name, kind, error, failures in db.execute(
+            "SELECT name, last_error_kind, last_error, consecutive_failures FROM sources"
+        )
+    }
+    assert rows["good"] == (None, None, 0)
+    for name, (_, kind) in BAD.items():
+        assert rows[name][0] == kind, (name, rows[name])
+        assert rows[name][1] and rows[name][2] == 1
+
+
+def test_redirects_within_the_limit_are_followed(tmp_path, server):
+    server.routes["/old.xml"] = (301, {"Location": "/new.xml"}, b"")
+    server.routes["/new.xml"] = rss([SWAP])
+    config = write_config(tmp_path, f'feeds: [{{name: moved, url: "{server.url("/old.xml")}"}}]')
+    result = run_monitor("poll", "--once", "--config", str(config))
+
+    assert result.returncode == 0, result.stderr
+    db = sqlite3.connect(tmp_path / "monitor.db")
+    assert db.execute("SELECT count(*) FROM articles").fetchone()[0] == 1
+
+
+def test_a_refused_connection_is_a_network_failure(tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # bound, never listening: connections are refused
+        config = write_config(
+            tmp_path, f'feeds: [{{name: down, url: "http://127.0.0.1:{port}/feed.xml"}}]'
+        )
+        result = run_monitor("poll", "--once", "--config", str(config))
+
+    assert result.returncode == 0, result.stderr
+    db = sqlite3.connect(tmp_path / "monitor.db")
+    kind, error = db.execute("SELECT last_error_kind, last_error FROM sources").fetchone()
+    assert kind == "network" and "Connect" in error
