@@ -1,0 +1,270 @@
+"""Poll N loopback feeds with ``monitor poll --once`` versus a naive ``feedparser.parse(url)`` loop.
+
+Serves N feeds of M items each from a separate process on 127.0.0.1 (gzip when asked, ETag and
+Last-Modified, 304 on a match), then measures, each in a fresh child process:
+
+* cold: ``monitor poll --once`` on an empty database (fetch, parse, classify, store everything);
+* warm: the same command again, nothing changed (conditional GETs answered 304);
+* naive: ``for url in urls: feedparser.parse(url)``, run twice (it has no notion of warm);
+
+with the peak RSS of each child and its own children (the parse workers), sampled from /proc.
+
+    python benchmarks/bench_poll.py [--feeds 500] [--items 30] [--per-host 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import multiprocessing
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from random import Random
+from xml.sax.saxutils import escape
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+WORDS = [
+    "minister",
+    "talks",
+    "envoy",
+    "summit",
+    "ceasefire",
+    "government",
+    "exchange",
+    "prisoners",
+    "agreement",
+    "border",
+    "trade",
+    "election",
+    "court",
+    "market",
+    "energy",
+    "climate",
+    "storm",
+    "football",
+    "season",
+    "festival",
+    "museum",
+    "science",
+    "report",
+    "council",
+    "union",
+    "capital",
+    "province",
+    "delegation",
+    "ministry",
+    "spokesman",
+    "officials",
+]
+
+
+def feed_document(index: int, items: int, rng: Random) -> bytes:
+    """An RSS 2.0 feed like a news site's: titles, HTML descriptions, dates, guids."""
+    now = datetime.now(UTC)
+    parts = [
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>',
+        f"<title>Outlet {index}</title><link>https://outlet{index}.example/</link>",
+        "<description>World news</description>",
+    ]
+    for n in range(items):
+        title = " ".join(rng.choice(WORDS) for _ in range(9)).capitalize()
+        body = " ".join(rng.choice(WORDS) for _ in range(70))
+        link = f"https://outlet{index}.example/world/{n}-{rng.randrange(10**9)}.html"
+        when = format_datetime(now - timedelta(minutes=17 * n + index % 60), usegmt=True)
+        html = f'<p>{body}.</p><p><a href="{link}">More</a></p>'
+        parts.append(
+            f"<item><title>{escape(title)}</title><link>{link}</link><guid>{link}</guid>"
+            f"<description>{escape(html)}</description><pubDate>{when}</pubDate></item>"
+        )
+    parts.append("</channel></rss>")
+    return "".join(parts).encode()
+
+
+def serve(feeds: int, items: int, port_out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    """The loopback feed server (runs in its own process so it does not share our GIL)."""
+    rng = Random(6)
+    bodies = [feed_document(i, items, rng) for i in range(feeds)]
+    zipped = [gzip.compress(b, 6) for b in bodies]
+    etags = [f'"{hashlib.sha1(b).hexdigest()[:16]}"' for b in bodies]
+    modified = format_datetime(datetime.now(UTC) - timedelta(hours=1), usegmt=True)
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:  # noqa: N802
+            index = int(self.path.strip("/").split(".")[0].removeprefix("feed"))
+            if self.headers.get("If-None-Match") == etags[index]:
+                self.send_response(304)
+                self.send_header("ETag", etags[index])
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            use_gzip = "gzip" in (self.headers.get("Accept-Encoding") or "")
+            body = zipped[index] if use_gzip else bodies[index]
+            self.send_response(200)
+            self.send_header("Content-Type", "application/rss+xml; charset=utf-8")
+            self.send_header("ETag", etags[index])
+            self.send_header("Last-Modified", modified)
+            if use_gzip:
+                self.send_header("Content-Encoding", "gzip")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    ThreadingHTTPServer.request_queue_size = 1024
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    port_out.put((httpd.server_address[1], sum(map(len, bodies)), sum(map(len, zipped))))
+    httpd.serve_forever()
+
+
+# -- measuring a child process tree ----------------------------------------------------------
+
+
+def tree_rss_kib(root: int) -> int:
+    """Resident memory of ``root`` and all its descendants, from /proc."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+                parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+    family, frontier = {root}, [root]
+    while frontier:
+        parent = frontier.pop()
+        for pid, ppid in parents.items():
+            if ppid == parent and pid not in family:
+                family.add(pid)
+                frontier.append(pid)
+    total = 0
+    for pid in family:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total
+
+
+@dataclass
+class Run:
+    seconds: float
+    peak_mb: float
+    output: str
+
+
+def measure(argv: list[str]) -> Run:
+    """Wall time and peak tree RSS of one child process."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    started = time.perf_counter()
+    child = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=REPO
+    )
+    peak = [0]
+
+    def sample() -> None:
+        while child.poll() is None:
+            peak[0] = max(peak[0], tree_rss_kib(child.pid))
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    output, _ = child.communicate()
+    seconds = time.perf_counter() - started
+    sampler.join()
+    if child.returncode != 0:
+        raise SystemExit(f"{argv[:4]} failed ({child.returncode}):\n{output[-3000:]}")
+    return Run(seconds, peak[0] / 1024, output.strip().splitlines()[-1] if output else "")
+
+
+NAIVE = """
+import sys, feedparser
+urls = sys.argv[1:]
+entries = sum(len(feedparser.parse(url).entries) for url in urls)
+print(f"{len(urls)} feeds, {entries} entries")
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--feeds", type=int, default=500)
+    parser.add_argument("--items", type=int, default=30)
+    parser.add_argument("--per-host", type=int, default=None, help="fetch.per_host (default 4)")
+    args = parser.parse_args()
+
+    ports: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
+    server = multiprocessing.Process(
+        target=serve, args=(args.feeds, args.items, ports), daemon=True
+    )
+    server.start()
+    port, raw, zipped = ports.get(timeout=120)
+    urls = [f"http://127.0.0.1:{port}/feed{i}.xml" for i in range(args.feeds)]
+    print(
+        f"{args.feeds} feeds x {args.items} items on 127.0.0.1:{port}:"
+        f" {raw / 2**20:.1f} MiB of XML ({zipped / 2**20:.1f} MiB gzipped)"
+    )
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            config = write_config(Path(tmp), urls, args.per_host)
+            poll = [sys.executable, "-m", "monitor", "poll", "--once", "--config", str(config)]
+            naive = [sys.executable, "-c", NAIVE, *urls]
+            results = {
+                "cold": (measure(poll), measure(naive)),
+                "warm": (measure(poll), measure(naive)),
+            }
+    finally:
+        server.terminate()
+    report(results)
+
+
+def write_config(directory: Path, urls: list[str], per_host: int | None) -> Path:
+    shipped = yaml.safe_load((REPO / "config.yaml").read_text())
+    config = {
+        "database": str(directory / "bench.db"),
+        "user_agent": "newsmonitor-bench/1.0",
+        "feeds": [{"name": f"feed{i}", "url": url} for i, url in enumerate(urls)],
+        "topics": shipped["topics"],
+    }
+    if per_host:
+        config["fetch"] = {"per_host": per_host}
+    path = directory / "config.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def report(results: dict[str, tuple[Run, Run]]) -> None:
+    print()
+    print("| pass | `monitor poll --once` | naive `feedparser.parse(url)` loop | ratio |")
+    print("| --- | --- | --- | --- |")
+    for name, (ours, naive) in results.items():
+        print(
+            f"| {name} | {ours.seconds:.2f} s, peak {ours.peak_mb:.0f} MB"
+            f" | {naive.seconds:.2f} s, peak {naive.peak_mb:.0f} MB"
+            f" | {ours.seconds / naive.seconds:.2f}x |"
+        )
+    print()
+    for name, (ours, naive) in results.items():
+        print(f"{name}: monitor: {ours.output}")
+        print(f"{name}: naive:   {naive.output}")
+
+
+if __name__ == "__main__":
+    main()
