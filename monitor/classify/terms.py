@@ -4,8 +4,9 @@ A *term* is one or more words separated by spaces, matched case-insensitively on
 (hyphens count as spaces, so ``cease-fire`` and ``cease fire`` are the same term):
 
 - ``swap`` matches the word and its regular English inflections: swaps, swapped, swapping;
-  in a phrase the last word takes every inflection and the others their plural only, so
-  ``prisoner swap`` also matches "prisoners swapped" (write other forms out: ``exchanged fire``);
+  in a phrase the first and last words take every inflection and the words between their
+  plural only, so ``prisoner swap`` also matches "prisoners swapped" and ``end the war``
+  "ending the war";
   words already ending in s, and words with letters beyond ASCII, are taken as written;
 - ``prisoner*`` matches any word that starts with ``prisoner`` (only the last word may end in ``*``);
 - ``=pow`` matches exactly that word, no inflections;
@@ -84,8 +85,8 @@ class Pattern:
 
 
 def inflections(word: str, last: bool = True) -> set[str]:
-    """The regular English inflections of ``word``: every one for the last word of a phrase,
-    the plural only for the others. Over-generating a little is harmless."""
+    """The regular English inflections of ``word`` (``last``: every one; else the plural
+    only). Over-generating a little is harmless."""
     forms = {word}
     if len(word) < 3 or not (word.isascii() and word.isalpha()) or word in _FUNCTION_WORDS:
         return forms
@@ -119,7 +120,7 @@ def _doubles_last_consonant(word: str) -> bool:
     return len(word) <= 4 and consonant_end and word[-2] in _VOWELS and word[-3] not in _VOWELS
 
 
-def _slot_forms(slot: str, last: bool, term: str) -> list[tuple[str, bool]]:
+def _slot_forms(slot: str, last: bool, term: str, inflect: bool = True) -> list[tuple[str, bool]]:
     """Literal forms (and prefix flags) that one word slot such as ``swap|exchange`` stands for."""
     out: list[tuple[str, bool]] = []
     for alternative in slot.split("|"):
@@ -132,7 +133,7 @@ def _slot_forms(slot: str, last: bool, term: str) -> list[tuple[str, bool]]:
         elif alternative.startswith("="):
             out.append((alternative[1:], False))
         else:
-            out.extend((form, False) for form in sorted(inflections(alternative, last)))
+            out.extend((form, False) for form in sorted(inflections(alternative, inflect)))
     return out
 
 
@@ -141,7 +142,10 @@ def expand(term: str) -> list[Pattern]:
     slots = fold(term).split(" ")
     if not term.strip():
         raise TermError("a term may not be empty")
-    choices = [_slot_forms(slot, i == len(slots) - 1, term) for i, slot in enumerate(slots)]
+    last = len(slots) - 1
+    choices = [
+        _slot_forms(slot, i == last, term, inflect=i in (0, last)) for i, slot in enumerate(slots)
+    ]
     patterns = {
         Pattern(" ".join(word for word, _ in combo), combo[-1][1]) for combo in product(*choices)
     }

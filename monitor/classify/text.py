@@ -25,8 +25,3 @@ def normalize(text: str) -> str:
 def fold(text: str) -> str:
     """Normalise and lower-case: the form rule terms are matched against."""
     return normalize(text).lower()
-
-
-def is_word_char(char: str) -> bool:
-    """Whether ``char`` continues a word (letters and digits in any script)."""
-    return char.isalnum()
