@@ -27,7 +27,7 @@ from monitor.config import Config, FeedConfig, load_config
 from monitor.errors import ConfigError
 from monitor.housekeeping import run_housekeeping
 from monitor.logging import event_fields
-from monitor.metrics import record_latencies, record_outbox, serve_metrics
+from monitor.metrics import record_delivery, record_latencies, record_outbox, serve_metrics
 from monitor.pipeline import IngestReport
 from monitor.service import Service
 from monitor.store import utcnow
@@ -224,6 +224,7 @@ class Daemon:
                 extra=event_fields("delivery", **vars(report)),
             )
         if report.sent or report.failed or report.retrying:
+            record_delivery(report.sent, report.retrying, report.failed)
             self._refresh_gauges()
         if report.sent:
             self._observe_latencies()

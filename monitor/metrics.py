@@ -27,6 +27,9 @@ ALERTS_QUEUED = Counter("newsmonitor_alerts_queued", "Alerts put in the outbox",
 LAST_PASS = Gauge(
     "newsmonitor_last_pass_timestamp_seconds", "When a source was last polled", ["kind", "source"]
 )
+DELIVERIES = Counter(
+    "newsmonitor_alert_deliveries", "Delivery attempts of alerts, by outcome", ["outcome"]
+)
 ALERTS = Gauge("newsmonitor_alerts", "Alerts in the outbox, by status", ["status"])
 SOURCES_FAILING = Gauge("newsmonitor_sources_failing", "Sources whose last poll failed")
 DELIVERY_LATENCY = Histogram(
@@ -49,6 +52,12 @@ def record_pass(kind: str, source: str, report: IngestReport | None) -> None:
     ARTICLES.labels(source).inc(report.new)
     MATCHES.labels(source).inc(report.matched)
     ALERTS_QUEUED.labels(source).inc(report.alerts)
+
+
+def record_delivery(sent: int, retrying: int, failed: int) -> None:
+    """Count one delivery pass's attempts: sent, to be retried, failed for good."""
+    for outcome, count in (("sent", sent), ("retrying", retrying), ("failed", failed)):
+        DELIVERIES.labels(outcome).inc(count)
 
 
 def record_outbox(alert_counts: Mapping[str, int], failing_sources: int) -> None:

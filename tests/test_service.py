@@ -243,6 +243,7 @@ def test_prometheus_endpoint_counts_fetches_articles_matches_and_alerts(
     assert values['newsmonitor_articles_matched_total{source="world"}'] == 1
     assert values['newsmonitor_alerts{status="pending"}'] == 0
     assert values["newsmonitor_delivery_latency_seconds_count"] == 1
+    assert values['newsmonitor_alert_deliveries_total{outcome="sent"}'] == 1
 
 
 def test_sigterm_finishes_the_poll_in_flight_then_exits_0(tmp_path, server, notify_socket):
