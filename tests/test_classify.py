@@ -152,6 +152,25 @@ def test_look_alikes_are_not_prisoner_swaps(clf, title, text):
             id="mountaineering summit",
         ),
         pytest.param(
+            "Parties agree coalition deal after lengthy talks",
+            "The Social Democrats and the Greens agreed a coalition deal with the chancellor's "
+            "party after weeks of exploratory talks; the foreign ministry goes to the Greens.",
+            id="coalition talks",
+        ),
+        pytest.param(
+            "Senate reaches budget deal after bipartisan talks",
+            "Senate Democrats and Republicans reached a budget deal after talks at the White "
+            "House, averting a government shutdown, lawmakers said.",
+            id="legislature",
+        ),
+        pytest.param(
+            "Microsoft Exchange servers hacked by state-backed group",
+            "Hackers backed by a foreign government exploited a vulnerability in Microsoft "
+            "Exchange; officials in Washington urged companies to patch, and talks with vendors "
+            "continue.",
+            id="software exchange",
+        ),
+        pytest.param(
             "Luxury house names new brand ambassador",
             "The fashion brand named the actress its global ambassador for a luxury campaign "
             "shot in Paris.",

@@ -72,3 +72,7 @@ def test_places_named_after_countries_are_not_those_countries():
     ids = found("Officials in New Mexico, New Jersey and Latin America met the Washington Post.")
 
     assert ("GPE", "MX") not in ids and ("GPE", "US") not in ids and ("GPE", "JE") not in ids
+
+
+def test_shouted_headlines_still_name_countries():
+    assert {("GPE", "IR"), ("GPE", "RU")} <= found("IRAN AND RUSSIA SIGN PACT")

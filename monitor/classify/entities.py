@@ -145,8 +145,9 @@ Candidate = tuple[int, int, tuple[NameEntry, ...]]
 
 
 def _spellings(surface: str) -> frozenset[str]:
-    """Names are case-sensitive ("US" but not "us"); long ones also match in ALL CAPS."""
-    return frozenset({surface, surface.upper()} if len(surface) > 4 else {surface})
+    """Names are case-sensitive ("US" but not "us"); from four letters on ("IRAN") they also
+    match in ALL CAPS, as in shouted headlines."""
+    return frozenset({surface, surface.upper()} if len(surface) >= 4 else {surface})
 
 
 def build_table(
