@@ -5,7 +5,9 @@ Last-Modified, 304 on a match), then measures, each in a fresh child process:
 
 * cold: ``monitor poll --once`` on an empty database (fetch, parse, classify, store everything);
 * warm: the same command again, nothing changed (conditional GETs answered 304);
-* naive: ``for url in urls: feedparser.parse(url)``, run twice (it has no notion of warm);
+* naive: ``for url in urls: feedparser.parse(url)``, run beside each (it has no notion of warm);
+* collection only: the fetch + parse layer without classifying or storing, for comparison;
+* start-up: ``monitor poll --once`` with no feeds (imports, config, database);
 
 with the peak RSS of each child and its own children (the parse workers), sampled from /proc.
 
@@ -102,6 +104,9 @@ def serve(feeds: int, items: int, port_out: multiprocessing.Queue) -> None:  # t
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # As real servers do: without it, headers and body in two writes meet the client's
+        # delayed ACK on a kept-alive connection and every answer waits 40 ms.
+        disable_nagle_algorithm = True
 
         def do_GET(self) -> None:  # noqa: N802
             index = int(self.path.strip("/").split(".")[0].removeprefix("feed"))
@@ -195,6 +200,27 @@ def measure(argv: list[str]) -> Run:
     return Run(seconds, peak[0] / 1024, output.strip().splitlines()[-1] if output else "")
 
 
+# The collection layer alone (fetch + parse + normalise, no classify/store), for comparison.
+COLLECT = """
+import asyncio, sys
+from monitor.sources.feeds import FeedPoller
+from monitor.sources.http import FetchLimits, Validators, build_client
+
+async def main(urls):
+    limits = FetchLimits()
+    async with build_client("newsmonitor-bench/1.0", 16, limits) as client:
+        poller = FeedPoller(client, limits, per_host=int(sys.argv[1]), concurrency=16)
+        try:
+            results = await asyncio.gather(
+                *(poller.poll(url, "bench", Validators(), None) for url in urls)
+            )
+        finally:
+            poller.close()
+    print(f"{len(urls)} feeds, {sum(len(r.articles) for r in results)} articles")
+
+asyncio.run(main(sys.argv[2:]))
+"""
+
 NAIVE = """
 import sys, feedparser
 urls = sys.argv[1:]
@@ -226,13 +252,18 @@ def main() -> None:
             config = write_config(Path(tmp), urls, args.per_host)
             poll = [sys.executable, "-m", "monitor", "poll", "--once", "--config", str(config)]
             naive = [sys.executable, "-c", NAIVE, *urls]
+            collect = [sys.executable, "-c", COLLECT, str(args.per_host or 4), *urls]
+            empty = write_config(Path(tmp) / "empty", [], args.per_host)
+            start_up = measure([*poll[:-1], str(empty)])
             results = {
                 "cold": (measure(poll), measure(naive)),
                 "warm": (measure(poll), measure(naive)),
+                "collection only": (measure(collect), measure(naive)),
             }
     finally:
         server.terminate()
     report(results)
+    print(f"start-up alone (`monitor poll --once`, no feeds): {start_up.seconds:.2f} s")
 
 
 def write_config(directory: Path, urls: list[str], per_host: int | None) -> Path:
@@ -245,6 +276,7 @@ def write_config(directory: Path, urls: list[str], per_host: int | None) -> Path
     }
     if per_host:
         config["fetch"] = {"per_host": per_host}
+    directory.mkdir(exist_ok=True)
     path = directory / "config.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path

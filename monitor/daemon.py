@@ -29,6 +29,7 @@ from monitor.housekeeping import run_housekeeping
 from monitor.logging import event_fields
 from monitor.metrics import record_delivery, record_latencies, record_outbox, serve_metrics
 from monitor.pipeline import IngestReport
+from monitor.schedule import policy_for
 from monitor.service import Service
 from monitor.store import utcnow
 from monitor.systemd import SystemdNotifier
@@ -112,7 +113,10 @@ class Daemon:
                 if report and report.alerts:
                     self._deliver_soon.set()
             finally:
-                self._book_feed(feed, poll, self.service.next_poll(feed) or utcnow())
+                # Never sooner than min_interval: a poll that failed to record its own next
+                # time (a bug, a locked database) must not turn into a busy loop.
+                soonest = utcnow() + policy_for(self.config, feed).min_interval
+                self._book_feed(feed, poll, max(self.service.next_poll(feed) or soonest, soonest))
 
         self._book_feed(feed, poll, max(utcnow(), self.service.next_poll(feed) or utcnow()))
 
@@ -151,7 +155,7 @@ class Daemon:
         """Make the running daemon follow ``new``: swap rules and notifiers, diff every source
         kind by name and (re)schedule through the same functions start-up uses."""
         old = self.config
-        for key in ("database", "user_agent", "concurrency", "metrics"):
+        for key in ("database", "user_agent", "concurrency", "metrics", "fetch"):
             if getattr(old, key) != getattr(new, key):
                 log.warning("reload: %s changed; that takes effect after a restart", key)
         self.service.reconfigure(new)

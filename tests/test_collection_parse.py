@@ -87,6 +87,7 @@ def test_rss_ttl_is_read():
         '<!DOCTYPE rss [<!ENTITY x SYSTEM "file:///etc/passwd">]>',
         '<!DOCTYPE rss [<!ENTITY % p SYSTEM "http://127.0.0.1/evil.dtd"> %p;]>',
         '<!DOCTYPE rss [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;&a;">]>',
+        '<!-- <rss> --><!DOCTYPE rss [<!ENTITY x SYSTEM "file:///etc/passwd">]>',
     ],
 )
 def test_external_and_nested_entities_are_refused(doctype):

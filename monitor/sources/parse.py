@@ -26,7 +26,9 @@ from monitor.sources.errors import SourceError
 
 # A declared entity used this many times over the document's own size is a bomb.
 MAX_ENTITY_GROWTH = 4
+PROLOG_LIMIT = 200_000
 _ROOT_START = re.compile(rb"<[A-Za-z_]")
+_COMMENT = re.compile(rb"<!--.*?-->", re.S)
 _ENTITY_DECL = re.compile(rb"<!ENTITY\s+(%\s+)?([^\s]+)\s+(SYSTEM|PUBLIC|\"[^\"]*\"|'[^']*')")
 _TTL = re.compile(rb"<ttl>\s*(\d{1,7})\s*</ttl>", re.IGNORECASE)
 _HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body)\b", re.I | re.S)
@@ -76,12 +78,14 @@ def _prolog(content: bytes) -> bytes:
         or content[:1] == b"\x00"
     ):
         try:
-            text = content[:200_000].decode("utf-16", errors="ignore")
+            text = content[:PROLOG_LIMIT].decode("utf-16", errors="ignore")
         except UnicodeDecodeError:
             return b""
         content = text.encode("utf-8", errors="ignore")
-    match = _ROOT_START.search(content)
-    return content[: match.start()] if match else content[:200_000]
+    # Comments go first: a ``<x`` inside one must not end the prolog before the DOCTYPE.
+    head = _COMMENT.sub(b"", content[:PROLOG_LIMIT])
+    match = _ROOT_START.search(head)
+    return head[: match.start()] if match else head
 
 
 def check_entities(content: bytes, head: bytes | None = None) -> None:
@@ -102,6 +106,8 @@ def check_entities(content: bytes, head: bytes | None = None) -> None:
                 "unsafe_xml",
             )
         declared[name] = len(value) - 2
+    if len(declared) != head.count(b"<!ENTITY"):
+        raise SourceError("unsafe XML: an entity declaration that cannot be checked", "unsafe_xml")
     growth = sum(content.count(b"&" + name + b";") * size for name, size in declared.items())
     if growth > MAX_ENTITY_GROWTH * len(content) + 64 * 1024:
         raise SourceError(f"unsafe XML: entities would expand to {growth} bytes", "unsafe_xml")
@@ -179,8 +185,9 @@ def _feedparser_articles(entries: Iterable[Any], source: str) -> Iterator[Articl
             title=html_to_text(entry.get("title", "")),
             source=source,
             summary=html_to_text(_longest(entry.get("summary"), entry.get("content"))),
+            # dict.get: feedparser's own get() maps one date key to the other, with a warning.
             published=struct_time_to_utc(
-                entry.get("published_parsed") or entry.get("updated_parsed")
+                dict.get(entry, "published_parsed") or dict.get(entry, "updated_parsed")
             ),
             guid=entry.get("id") or None,
             author=entry.get("author") or None,
