@@ -55,6 +55,7 @@ class Placement:
     how: str  # first, url, guid, text or near
     similarity: float | None = None
     fingerprint: Fingerprint | None = None
+    bands: list[int] | None = None
 
     @property
     def is_new(self) -> bool:
@@ -75,19 +76,21 @@ class Stories:
     def place(self, article: Article) -> Placement:
         """Find the story of a new article, or start one (call ``remember`` once it is stored)."""
         fp = fingerprint(article)
+        bands = None if fp.signature is None else band_keys(fp.signature, self.config.similarity)
         when = self.anchor_time(article)
-        found = self._exact(fp, article) or self._near(fp, article, when)
+        found = self._exact(fp, article) or self._near(fp, bands or [], article, when)
         if found is not None:
-            return Placement(found[0].story_id, found[0].story_key, found[1], found[2], fp)
+            candidate, how, score = found
+            return Placement(candidate.story_id, candidate.story_key, how, score, fp, bands)
         story_id = self.store.create_story(article.url, article.title, when)
-        return Placement(story_id, article.url, "first", None, fp)
+        return Placement(story_id, article.url, "first", None, fp, bands)
 
     def remember(self, article_id: int, article: Article, placement: Placement) -> bool:
         """Record a stored article under its story; True when its source is new to the story."""
         fp = placement.fingerprint or fingerprint(article)
         signature = None
         if fp.signature is not None:
-            bands = band_keys(fp.signature, self.config.similarity)
+            bands = placement.bands or band_keys(fp.signature, self.config.similarity)
             signature = (signature_bytes(fp.signature), pack_bands(bands))
         self.store.add_to_story(placement.story_id, article_id, fp.exact_keys, signature)
         self._prune_now_and_then()
@@ -144,13 +147,13 @@ class Stories:
         return title_overlap(candidate.title, article.title) >= SAME_SOURCE_TITLE_OVERLAP
 
     def _near(
-        self, fp: Fingerprint, article: Article, when: datetime
+        self, fp: Fingerprint, bands: list[int], article: Article, when: datetime
     ) -> tuple[StoryCandidate, str, float | None] | None:
         if fp.signature is None:
             return None
         best: tuple[StoryCandidate, str, float | None] | None = None
         threshold = self.config.similarity
-        for candidate in self.store.stories_by_bands(band_keys(fp.signature, threshold)):
+        for candidate in self.store.stories_by_bands(bands):
             if candidate.signature is None or not self._in_window(candidate, when):
                 continue
             score = similarity(fp.signature, signature_from_bytes(candidate.signature))
