@@ -85,7 +85,7 @@ class Service:
         """
         classifier = Classifier(config.topics)
         notifiers = {n.name: build_notifier(n) for n in config.enabled_notifiers}
-        pipeline = Pipeline(self.store, classifier, config.notifiers)
+        pipeline = Pipeline(self.store, classifier, config.notifiers, config.stories)
         self.store.sync_sources(
             [(f.name, "feed", f.url) for f in config.feeds]
             + [(s.name, "spider", s.url) for s in config.spiders]

@@ -182,12 +182,12 @@ def _extra_paragraph(filler: Page, most_words: int = 45) -> str:
     return " ".join(chosen)
 
 
-def _background(page: Page) -> str:
-    """A later, different story often repeats a background paragraph of the first one."""
-    if len(page.paragraphs) >= 3:
-        return max(page.paragraphs[1:], key=lambda p: len(p.split()))
-    sentences = _SENTENCE.split(" ".join(page.paragraphs))
-    return " ".join(sentences[: max(1, len(sentences) // 3)])
+def _background(page: Page, most_words: int = 45) -> str:
+    """A later, different story often repeats a background paragraph of the first one (a
+    paragraph of the first, cut to ``most_words`` words: the follow-up stays mostly new text)."""
+    paragraphs = page.paragraphs[1:] if len(page.paragraphs) >= 3 else page.paragraphs
+    longest = max(paragraphs, key=lambda p: len(p.split()))
+    return " ".join(longest.split()[:most_words])
 
 
 def _drop_one(paragraphs: list[str], rng: random.Random) -> list[str]:
