@@ -259,3 +259,44 @@ def test_parse_workers_are_used_for_large_feeds(tmp_path, server):
 
     assert result.returncode == 0, result.stderr
     assert source(config, "f")["articles_total"] == 40
+
+
+def test_daemon_keeps_each_feeds_next_poll_across_a_restart(tmp_path, server):
+    server.routes["/later.xml"] = (
+        200,
+        {"Content-Type": "application/rss+xml", "Cache-Control": "max-age=3600"},
+        rss([SWAP]),
+    )
+    server.routes["/fresh.xml"] = rss([SWAP])
+    config = write_config(
+        tmp_path,
+        f"""
+defaults: {{interval: 1s}}
+feeds:
+  - {{name: later, url: "{server.url("/later.xml")}"}}
+  - {{name: fresh, url: "{server.url("/fresh.xml")}"}}
+""",
+    )
+    poll_once(config)  # "later" now asks not to be polled for an hour
+    before = len(server.requests)
+
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "run", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=monitor_env(),
+        cwd=str(REPO),
+    )
+    try:
+        deadline = time.monotonic() + 30
+        fresh = lambda: [r for r in server.requests[before:] if r.path == "/fresh.xml"]  # noqa: E731
+        while time.monotonic() < deadline and len(fresh()) < 2:
+            time.sleep(0.1)
+    finally:
+        daemon.terminate()
+        _, stderr = daemon.communicate(timeout=20)
+
+    assert daemon.returncode == 0, stderr
+    assert len(fresh()) >= 2  # the daemon ran and polled the other feed repeatedly
+    assert [r for r in server.requests[before:] if r.path == "/later.xml"] == []
