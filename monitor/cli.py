@@ -23,6 +23,12 @@ if TYPE_CHECKING:
     from monitor.config import Config
 
 Command = Callable[[argparse.Namespace], int]
+
+
+class UsageError(MonitorError):
+    """The command line names something that does not exist (exit 2)."""
+
+
 COMMANDS: dict[str, Command] = {}
 
 
@@ -217,12 +223,38 @@ def cmd_test_notify(args: argparse.Namespace) -> int:
 
 @command("crawl")
 def cmd_crawl(args: argparse.Namespace) -> int:
-    """Run the named spiders (all when none is named) once."""
+    """Run the named spiders (all when none is named) once, then deliver what they enqueued."""
     config = load(args)
-    if not config.spiders:
+    known = {s.name: s for s in config.spiders}
+    unknown = [n for n in args.names if n not in known]
+    if unknown:
+        names = ", ".join(known) or "none are configured"
+        raise UsageError(f"unknown spider {', '.join(unknown)} (configured: {names})")
+    chosen = [known[n] for n in args.names] if args.names else list(config.spiders)
+    if not chosen:
         print("no spiders are configured")
         return 0
-    raise MonitorError("spider crawls are not available yet")
+    from monitor.pipeline import IngestReport
+    from monitor.service import Service
+
+    async def once() -> int:
+        total, failed = IngestReport(), 0
+        async with Service(config) as service:
+            for spider in chosen:
+                report = await service.crawl_spider(spider, verbose=args.verbose)
+                if report is None:
+                    failed += 1
+                else:
+                    total += report
+            delivery = await service.deliver()
+        print(
+            f"{len(chosen)} spiders crawled ({failed} failed): {total.seen} articles,"
+            f" {total.new} new, {total.matched} matched, {total.alerts} alerts queued;"
+            f" {delivery.sent} sent, {delivery.retrying} to retry, {delivery.failed} failed"
+        )
+        return 0
+
+    return asyncio.run(once())
 
 
 @command("classify")
@@ -659,6 +691,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except ConfigError as exc:
         print(f"config error:\n{exc}", file=sys.stderr)
+        return 2
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     except MonitorError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -7,7 +7,7 @@ import os
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -22,6 +22,9 @@ from pydantic import (
 
 from monitor.classify.rules import TopicRules
 from monitor.errors import ConfigError
+
+if TYPE_CHECKING:
+    from monitor.sources.spider_options import CrawlOptions
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +128,23 @@ class SpiderConfig(BaseModel):
     @property
     def settings(self) -> dict[str, Any]:
         return dict(self.model_extra or {})
+
+    @model_validator(mode="after")
+    def _known_spider_with_valid_settings(self) -> SpiderConfig:
+        self.options  # noqa: B018 -- validated here so that a typo fails at config load
+        return self
+
+    @property
+    def raw_options(self) -> dict[str, Any]:
+        """The spider's settings as written: ``url`` plus its kind's own keys."""
+        return {"url": self.url, **self.settings}
+
+    @property
+    def options(self) -> CrawlOptions:
+        """The spider's typed settings, validated by its kind's model in SPIDER_OPTIONS."""
+        from monitor.sources.spider_options import validate_options
+
+        return validate_options(self.spider, self.raw_options)
 
 
 class RateLimit(_Strict):

@@ -23,7 +23,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from monitor.config import Config, FeedConfig, load_config
+from monitor.config import Config, FeedConfig, SpiderConfig, load_config
 from monitor.errors import ConfigError
 from monitor.housekeeping import run_housekeeping
 from monitor.logging import event_fields
@@ -86,7 +86,10 @@ class Daemon:
 
     def _source_kinds(self) -> dict[str, SourceKind]:
         """Every kind of scheduled source; its jobs are named ``kind:name``."""
-        return {"feed": (lambda config: config.feeds, self._schedule_feed)}
+        return {
+            "feed": (lambda config: config.feeds, self._schedule_feed),
+            "spider": (lambda config: config.spiders, self._schedule_spider),
+        }
 
     def schedule(self) -> None:
         for sources, schedule_one in self._source_kinds().values():
@@ -135,6 +138,26 @@ class Daemon:
             DateTrigger(run_date=when),
             id=job_id,
             misfire_grace_time=None,
+        )
+
+    def _schedule_spider(self, spider: SpiderConfig) -> None:
+        """Each crawl runs in a child process; one at a time per spider (max_instances=1)."""
+        interval = self.config.interval_of(spider).total_seconds()
+
+        async def crawl() -> None:
+            report = await self.service.crawl_spider(spider)
+            self._count_pass(report)
+            if report and report.alerts:
+                self._deliver_soon.set()
+
+        self.scheduler.add_job(
+            self._tracked(crawl),
+            IntervalTrigger(seconds=interval, jitter=min(interval * 0.1, 60)),
+            id=f"spider:{spider.name}",
+            next_run_time=utcnow(),
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=max(1, int(interval)),
         )
 
     def _schedule_housekeeping(self) -> None:

@@ -15,10 +15,11 @@ from types import TracebackType
 import httpx
 
 from monitor.classify import Classifier
-from monitor.config import Config, FeedConfig
+from monitor.config import Config, FeedConfig, SpiderConfig
 from monitor.errors import FetchError
 from monitor.logging import event_fields
 from monitor.metrics import record_pass
+from monitor.models import Article
 from monitor.notify import build_notifier
 from monitor.notify.outbox import DeliveryReport, Outbox
 from monitor.pipeline import IngestReport, Pipeline
@@ -125,7 +126,10 @@ class Service:
             self._record_failure(feed, state, exc)
             record_pass("feed", feed.name, None)
             return None
-        report = self.pipeline.ingest(result.articles) if result.articles else IngestReport()
+        articles = result.articles
+        if feed.full_text and articles:
+            articles = await self.complete_from_pages(articles)
+        report = self.pipeline.ingest(articles) if articles else IngestReport()
         self._record_poll(feed, state, result, report)
         record_pass("feed", feed.name, report)
         if result.status != "new":
@@ -190,6 +194,69 @@ class Service:
     def next_poll(self, feed: FeedConfig) -> datetime | None:
         """When the feed is due, as its last poll scheduled it (None: never polled)."""
         return self.store.feed_state(feed.name, feed.url).next_poll
+
+    async def complete_from_pages(self, entries: list[Article]) -> list[Article]:
+        """Feed entries completed from their article pages (feeds with ``full_text: true``)."""
+        from monitor.sources.fulltext import complete_from_pages
+
+        known = self.store.known_urls([e.url for e in entries])
+        return await complete_from_pages(self.client, entries, known, self.feeds.slots)
+
+    async def crawl_spider(
+        self, spider: SpiderConfig, verbose: bool = False
+    ) -> IngestReport | None:
+        """Run one spider crawl (in a child process) through the pipeline; like a feed poll,
+        a failure is recorded on the source, never raised. Articles that arrived before a
+        failure are kept."""
+        from monitor.sources.crawl import run_crawl
+
+        next_poll = utcnow() + self.config.interval_of(spider)
+        try:
+            report = await run_crawl(spider, self.config, self.pipeline.ingest, verbose)
+        except FetchError as exc:
+            self._spider_failed(spider, str(exc), next_poll)
+            return None
+        if report.error:
+            self._spider_failed(spider, report.error, next_poll)
+            return None
+        ingest = report.ingest
+        self.store.record_success(spider.name, ingest.new, next_poll)
+        record_pass("spider", spider.name, ingest)
+        log.info(
+            "spider %s: %d pages fetched, %d stored pages skipped, %d refused by robots.txt;"
+            " %d articles, %d new, %d matched, %d alerts",
+            spider.name,
+            report.pages,
+            report.known_skipped,
+            report.robots_forbidden,
+            report.articles,
+            ingest.new,
+            ingest.matched,
+            ingest.alerts,
+            extra=event_fields(
+                "crawl",
+                kind="spider",
+                source=spider.name,
+                pages=report.pages,
+                known_skipped=report.known_skipped,
+                robots_forbidden=report.robots_forbidden,
+                entries=ingest.seen,
+                new=ingest.new,
+                matched=ingest.matched,
+                alerts=ingest.alerts,
+            ),
+        )
+        return ingest
+
+    def _spider_failed(self, spider: SpiderConfig, error: str, next_poll: datetime) -> None:
+        self.store.record_failure(spider.name, error, next_poll)
+        record_pass("spider", spider.name, None)
+        log.warning(
+            "spider %s failed: %s",
+            spider.name,
+            error,
+            extra=event_fields("crawl", kind="spider", source=spider.name, error=error),
+        )
 
     async def poll_all(self) -> PassReport:
         """One pass over every configured feed, concurrently (bounded)."""

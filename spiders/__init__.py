@@ -1,0 +1,1 @@
+"""The Scrapy project of newsmonitor (``scrapy.cfg`` is beside this file)."""

@@ -1,0 +1,1 @@
+"""The spider kinds a ``spiders:`` entry of config.yaml can name."""
