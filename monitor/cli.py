@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from monitor.errors import ConfigError, MonitorError
 
 if TYPE_CHECKING:
-    from monitor.config import Config
+    from monitor.config import Config, FeedConfig
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -394,7 +394,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     print(f"database: {config.database}")
     print(f"feeds ({len(config.feeds)}):")
     for f in config.feeds:
-        print(f"  {f.name:24} every {_human(config.interval_of(f).total_seconds()):>6}  {f.url}")
+        print(f"  {f.name:24} every {_feed_range(config, f)}  {f.url}")
     print(f"spiders ({len(config.spiders)}):")
     for s in config.spiders:
         every = _human(config.interval_of(s).total_seconds())
@@ -416,6 +416,15 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     metrics = config.metrics
     print(f"metrics: {f'http://{metrics.host}:{metrics.port}/metrics' if metrics else 'off'}")
     return 0
+
+
+def _feed_range(config: Config, feed: FeedConfig) -> str:
+    """``10m (5m-1h)``: the feed's interval and the range adaptive scheduling keeps to."""
+    from monitor.schedule import policy_for
+
+    policy = policy_for(config, feed)
+    low, high = (_human(d.total_seconds()) for d in (policy.min_interval, policy.max_interval))
+    return f"{_human(policy.interval.total_seconds()):>6} ({low}-{high})"
 
 
 def _human(seconds: float) -> str:

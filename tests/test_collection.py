@@ -83,6 +83,22 @@ def test_conditional_get_sends_validators_and_304_is_not_parsed(tmp_path, server
     assert row["last_status"] == "not modified" and row["articles_total"] == 1
 
 
+def test_validators_are_kept_when_a_304_does_not_repeat_them(tmp_path, server):
+    def etagged(request: Request) -> tuple[int, dict[str, str], bytes]:
+        if request.headers.get("If-None-Match") == '"v1"':
+            return 304, {}, b""  # allowed: a 304 need not send the ETag again
+        return 200, {"Content-Type": "application/rss+xml", "ETag": '"v1"'}, rss([SWAP])
+
+    server.routes["/feed.xml"] = etagged
+    config = one_feed(tmp_path, server.url("/feed.xml"))
+
+    for _ in range(3):
+        poll_once(config)
+
+    assert [r.headers.get("If-None-Match") for r in server.requests] == [None, '"v1"', '"v1"']
+    assert source(config, "f")["last_status"] == "not modified"
+
+
 def test_an_unchanged_body_is_recognised_by_its_hash(tmp_path, server):
     server.routes["/feed.xml"] = rss([SWAP])  # no validators: every answer is a full 200
     config = one_feed(tmp_path, server.url("/feed.xml"))
@@ -300,3 +316,34 @@ feeds:
     assert daemon.returncode == 0, stderr
     assert len(fresh()) >= 2  # the daemon ran and polled the other feed repeatedly
     assert [r for r in server.requests[before:] if r.path == "/later.xml"] == []
+
+
+def test_fetch_limits_and_ranges_are_validated_with_key_paths(tmp_path):
+    config = write_config(
+        tmp_path,
+        """
+fetch: {max_bytes: lots, per_host: 0}
+feeds: [{name: f, url: "http://127.0.0.1/feed.xml", min_interval: soon}]
+""",
+    )
+
+    result = run_monitor("check-config", "--config", str(config))
+
+    assert result.returncode == 2
+    for key in ("fetch.max_bytes", "fetch.per_host", "feeds[0:f].min_interval"):
+        assert key in result.stderr, result.stderr
+
+
+def test_check_config_shows_each_feeds_adaptive_range(tmp_path):
+    config = write_config(
+        tmp_path,
+        """
+defaults: {interval: 10m, max_interval: 2h}
+feeds: [{name: f, url: "http://127.0.0.1/feed.xml", min_interval: 2m}]
+""",
+    )
+
+    result = run_monitor("check-config", "--config", str(config))
+
+    assert result.returncode == 0, result.stderr
+    assert "10m (2m-2h)" in result.stdout

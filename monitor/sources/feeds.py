@@ -16,7 +16,7 @@ import multiprocessing
 import os
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 import httpx
@@ -111,7 +111,12 @@ class FeedPoller:
         async with self.slots, self.hosts.slot(url):
             fetched = await fetch(self.client, url, validators, self.limits)
         if fetched.not_modified:
-            return PollResult("not modified", fetched, last_hash)
+            # A 304 need not repeat the validators: keep the ones that earned it.
+            kept = Validators(
+                fetched.validators.etag or validators.etag,
+                fetched.validators.last_modified or validators.last_modified,
+            )
+            return PollResult("not modified", replace(fetched, validators=kept), last_hash)
         body_hash = hashlib.sha256(fetched.content).hexdigest()
         if body_hash == last_hash:
             return PollResult("unchanged", fetched, body_hash)
