@@ -248,3 +248,22 @@ def test_apprise_message_defangs_mentions_in_text_and_url():
     for text in (title, body):
         assert not re.search(r"@(everyone|here|channel|123456)", text), text
     assert "https://news.example.org/%40everyone/swap?by=%40here" in body
+
+
+def test_a_story_update_says_what_is_new():
+    payload = {
+        "id": "u1",
+        "event": "story_update",
+        "topics": ["prisoner_swap", "diplomacy"],
+        "article": {"url": "https://news.example.org/u", "title": "Swap", "source": "wire"},
+        "entities": [],
+        "why": {"diplomacy": ["talks"]},
+        "story": {"reason": "new_topic", "topics": ["diplomacy"], "alert": "a0"},
+    }
+
+    slack = slack_message(payload)
+    title, body = apprise_message(payload)
+
+    assert slack["text"].startswith("Update: this story now also matches diplomacy")
+    assert "now also matches diplomacy" in slack["blocks"][0]["elements"][0]["text"]
+    assert body.startswith("Update: this story now also matches diplomacy")

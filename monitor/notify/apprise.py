@@ -18,6 +18,7 @@ import httpx
 from monitor.config import NotifierConfig
 from monitor.errors import DeliveryError
 from monitor.notify.base import Notifier, defang_mentions, redact
+from monitor.notify.payload import update_note
 
 if TYPE_CHECKING:
     import apprise as apprise_lib
@@ -51,6 +52,9 @@ def apprise_message(payload: dict[str, Any]) -> tuple[str, str]:
     article = payload["article"]
     title = f"[{_topics(payload['topics'])}] {_plain(article.get('title') or article['url'])}"
     lines = [" · ".join(filter(None, [_plain(article["source"]), article.get("published")]))]
+    note = update_note(payload)
+    if note:
+        lines.insert(0, _plain(note))
     if article.get("summary"):
         lines.append(_plain(article["summary"]))
     why = "; ".join(f"{t}: {', '.join(terms)}" for t, terms in payload["why"].items())

@@ -79,3 +79,16 @@ def sample_payload(notifier: str) -> dict[str, Any]:
         "entities": [{"text": "newsmonitor", "type": "ORG"}],
         "why": {"prisoner_swap": ["test"], "diplomacy": ["test"]},
     }
+
+
+def update_note(payload: dict[str, Any]) -> str | None:
+    """For a follow-up about a story that alerted before (``event: story_update``), one line
+    saying what is new; None for a first alert."""
+    if payload.get("event") != "story_update":
+        return None
+    story = payload.get("story") or {}
+    if story.get("reason") == "new_topic":
+        return "Update: this story now also matches " + ", ".join(story.get("topics") or [])
+    if story.get("reason") == "sources":
+        return f"Update: this story is now reported by {len(story.get('sources') or [])} sources"
+    return "Update to a story alerted before"

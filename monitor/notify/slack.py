@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from monitor.notify.base import Notifier, defang_mentions
+from monitor.notify.payload import update_note
 
 TOPIC_LABELS = {"prisoner_swap": "Prisoner swap", "diplomacy": "Diplomacy"}
 TITLE_CHARS = 250
@@ -73,7 +74,13 @@ def slack_message(payload: dict[str, Any]) -> dict[str, Any]:
         blocks.append(
             {"type": "context", "elements": [{"type": "mrkdwn", "text": "\n".join(details)}]}
         )
-    return {"text": f"[{topics}] {title}", "blocks": blocks, "unfurl_links": False}
+    note = update_note(payload)
+    if note:
+        blocks.insert(
+            0, {"type": "context", "elements": [{"type": "mrkdwn", "text": escape(note)}]}
+        )
+    prefix = f"{escape(note)}: " if note else ""
+    return {"text": f"{prefix}[{topics}] {title}", "blocks": blocks, "unfurl_links": False}
 
 
 def slack_digest(payload: dict[str, Any]) -> dict[str, Any]:
