@@ -20,9 +20,9 @@ import unicodedata
 import zlib
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
-from datasketch import MinHash, MinHashLSH
 
 from monitor.models import Article
 from monitor.normalize import canonical_url, url_identity
@@ -34,7 +34,15 @@ SCHEME = "affine32"
 LSH_WEIGHTS = (0.1, 0.9)
 _WORD = re.compile(r"\w+")
 _POSITION_MULTIPLIER = np.uint32(0x9E3779B1)
-_PERMUTATIONS = MinHash(num_perm=NUM_PERM, seed=1, scheme=SCHEME).permutations
+
+
+@lru_cache(maxsize=1)
+def _permutations() -> Any:
+    """The MinHash permutations, made once. datasketch (and through it SciPy) is imported only
+    when an article is first fingerprinted, so commands that fingerprint nothing start fast."""
+    from datasketch import MinHash
+
+    return MinHash(num_perm=NUM_PERM, seed=1, scheme=SCHEME).permutations
 
 
 @dataclass(frozen=True)
@@ -79,8 +87,10 @@ def signature(tokens: list[str], size: int | None = None) -> np.ndarray | None:
     """MinHash signature of a text's shingles; None when the text is too short to compare."""
     if len(tokens) < MIN_WORDS:
         return None
+    from datasketch import MinHash
+
     minhash = MinHash(
-        num_perm=NUM_PERM, seed=1, scheme=SCHEME, permutations=_PERMUTATIONS, hashfunc=int
+        num_perm=NUM_PERM, seed=1, scheme=SCHEME, permutations=_permutations(), hashfunc=int
     )
     minhash.update_batch(shingle_hashes(tokens, size).tolist())
     return np.asarray(minhash.hashvalues, dtype=np.uint32)
@@ -104,6 +114,8 @@ def lsh_params(threshold: float, num_perm: int = NUM_PERM) -> tuple[int, int]:
     """(bands, rows per band) that datasketch's MinHashLSH picks for this threshold, weighing a
     missed pair nine times a needless candidate: candidates are checked against the threshold
     anyway, and a missed copy is a second alert."""
+    from datasketch import MinHashLSH
+
     index = MinHashLSH(threshold=threshold, num_perm=num_perm, weights=LSH_WEIGHTS)
     return index.b, index.r
 
