@@ -34,7 +34,7 @@ from monitor.sources.crawl_protocol import article_from_event, crawl_job
 
 log = logging.getLogger(__name__)
 
-KILL_GRACE = 10.0
+KILL_GRACE = 30.0  # beyond the spider's own timeout, which closes it cleanly
 STDERR_TAIL = 30
 MAX_EVENT_BYTES = 32 * 1024 * 1024
 

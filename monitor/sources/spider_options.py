@@ -60,6 +60,7 @@ class CrawlOptions(BaseModel):
             "CONCURRENT_REQUESTS_PER_DOMAIN": self.concurrency_per_domain,
             "DOWNLOAD_TIMEOUT": self.download_timeout.total_seconds(),
             "CLOSESPIDER_PAGECOUNT": self.max_pages,
+            "CLOSESPIDER_TIMEOUT": self.timeout.total_seconds(),  # closes cleanly, keeps articles
         }
 
 
