@@ -336,6 +336,9 @@ def test_apply_swaps_rules_and_notifiers_and_diffs_jobs(tmp_path):
                     {"name": "b", "url": "http://127.0.0.1:9/b2"},
                     {"name": "c", "url": "http://127.0.0.1:9/c"},
                 ],
+                "spiders": [
+                    {"name": "site", "spider": "news_sitemap", "url": "http://127.0.0.1:9/s.xml"}
+                ],
                 "topics": {"prisoner_swap": shipped["prisoner_swap"]},
                 "notifiers": [{"name": "ops", "type": "webhook", "url": "http://127.0.0.1:9/hook"}],
             }
@@ -359,5 +362,6 @@ def test_apply_swaps_rules_and_notifiers_and_diffs_jobs(tmp_path):
     jobs, topics, notifiers, outbox = asyncio.run(scenario())
 
     assert {j for j in jobs if j.startswith("feed:")} == {"feed:b", "feed:c"}  # a removed, c added
+    assert "spider:site" in jobs  # a spider added by the reload is scheduled too
     assert topics == ["prisoner_swap"]  # the new rules classify, not the old ones
     assert notifiers == ["ops"] and outbox == ["ops"]  # new alerts go to the new notifier
