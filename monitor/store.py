@@ -652,13 +652,7 @@ class Store:
         self, since: timedelta | None = None, topic: str | None = None, limit: int = 50
     ) -> list[dict[str, Any]]:
         """Matches newest first, joined with their article."""
-        where, params = ["1 = 1"], []
-        if since is not None:
-            where.append("m.matched_at >= ?")
-            params.append(iso(utcnow() - since))
-        if topic:
-            where.append("m.topic = ?")
-            params.append(topic)
+        where, params = _match_filter(since, topic)
         sql = (
             "SELECT m.matched_at, m.topic, m.score, m.why, m.entities, a.id AS article_id,"
             " a.title, a.url, a.source, a.published FROM matches m"
@@ -828,13 +822,7 @@ class Store:
     ) -> list[dict[str, Any]]:
         """One row per (story, topic), newest first: the first copy that matched, with
         ``story_id`` and ``copies`` (how many stored copies of the story matched the topic)."""
-        where, params = ["1 = 1"], []
-        if since is not None:
-            where.append("m.matched_at >= ?")
-            params.append(iso(utcnow() - since))
-        if topic:
-            where.append("m.topic = ?")
-            params.append(topic)
+        where, params = _match_filter(since, topic)
         sql = (
             "WITH firsts AS (SELECT min(m.id) AS id, count(*) AS copies FROM matches m"
             f" JOIN articles a ON a.id = m.article_id WHERE {' AND '.join(where)}"
@@ -909,3 +897,15 @@ def _candidate(row: tuple[Any, ...]) -> StoryCandidate:
 def _unpack_bands(blob: bytes) -> list[int]:
     """LSH band keys are stored as signed 64-bit integers, eight bytes each."""
     return [int.from_bytes(blob[i : i + 8], "little", signed=True) for i in range(0, len(blob), 8)]
+
+
+def _match_filter(since: timedelta | None, topic: str | None) -> tuple[list[str], list[Any]]:
+    """WHERE terms and parameters selecting matches (alias ``m``) by age and topic."""
+    where, params = ["1 = 1"], []
+    if since is not None:
+        where.append("m.matched_at >= ?")
+        params.append(iso(utcnow() - since))
+    if topic:
+        where.append("m.topic = ?")
+        params.append(topic)
+    return where, params
