@@ -79,24 +79,16 @@ def cmd_run(args: argparse.Namespace) -> int:
 @command("poll")
 def cmd_poll(args: argparse.Namespace) -> int:
     """One pass over every feed, then deliver what it enqueued."""
-    from monitor.service import Service
+    from monitor.service import poll_and_deliver
 
-    config = load(args)
-
-    async def once() -> int:
-        async with Service(config) as service:
-            report = await service.poll_all()
-            delivery = await service.deliver()
-        ingest = report.ingest
-        assert ingest is not None
-        print(
-            f"{report.sources} feeds polled ({report.failed} failed): {ingest.seen} entries,"
-            f" {ingest.new} new, {ingest.matched} matched, {ingest.alerts} alerts queued;"
-            f" {delivery.sent} sent, {delivery.retrying} to retry, {delivery.failed} failed"
-        )
-        return 0
-
-    return asyncio.run(once())
+    report = asyncio.run(poll_and_deliver(load(args)))
+    ingest, delivery = report.ingest, report.delivery
+    print(
+        f"{report.sources} feeds polled ({report.failed} failed): {ingest.seen} entries,"
+        f" {ingest.new} new, {ingest.matched} matched, {ingest.alerts} alerts queued;"
+        f" {delivery.sent} sent, {delivery.retrying} to retry, {delivery.failed} failed"
+    )
+    return 0
 
 
 @command("deliver")

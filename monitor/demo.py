@@ -117,16 +117,13 @@ def demo_config(config: Config, database: Path, server: DemoServer) -> Config:
 
 async def one_pass(config: Config) -> str:
     """Poll the demo feed once and deliver, as ``monitor poll --once`` does; a summary line."""
-    from monitor.service import Service
+    from monitor.service import poll_and_deliver
 
-    async with Service(config) as service:
-        report = await service.poll_all()
-        delivery = await service.deliver()
+    report = await poll_and_deliver(config)
     ingest = report.ingest
-    assert ingest is not None
     return (
         f"One pass: {ingest.seen} stories fetched, {ingest.new} stored, {ingest.matched}"
-        f" matched, {ingest.alerts} alerts queued, {delivery.sent} delivered."
+        f" matched, {ingest.alerts} alerts queued, {report.delivery.sent} delivered."
     )
 
 

@@ -36,6 +36,15 @@ class IngestReport:
         self.alerts += other.alerts
         return self
 
+    def counts(self) -> dict[str, int]:
+        """The counts as structured log fields (``entries`` is what the source delivered)."""
+        return {
+            "entries": self.seen,
+            "new": self.new,
+            "matched": self.matched,
+            "alerts": self.alerts,
+        }
+
 
 @dataclass
 class ReplayReport:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
 
@@ -54,11 +54,20 @@ def fetch_limits(config: Config) -> FetchLimits:
 
 @dataclass
 class PassReport:
-    """Counts from one pass over many sources."""
+    """Counts from one pass over many sources (and the delivery after it, if any)."""
 
     sources: int = 0
     failed: int = 0
-    ingest: IngestReport | None = None
+    ingest: IngestReport = field(default_factory=IngestReport)
+    delivery: DeliveryReport = field(default_factory=DeliveryReport)
+
+
+async def poll_and_deliver(config: Config) -> PassReport:
+    """What ``monitor poll --once`` does: one pass over every feed, then one delivery."""
+    async with Service(config) as service:
+        report = await service.poll_all()
+        report.delivery = await service.deliver()
+    return report
 
 
 class Service:
@@ -142,15 +151,7 @@ class Service:
             report.new,
             report.matched,
             report.alerts,
-            extra=event_fields(
-                "poll",
-                kind="feed",
-                source=feed.name,
-                entries=report.seen,
-                new=report.new,
-                matched=report.matched,
-                alerts=report.alerts,
-            ),
+            extra=event_fields("poll", kind="feed", source=feed.name, **report.counts()),
         )
         return report
 
@@ -240,10 +241,7 @@ class Service:
                 pages=report.pages,
                 known_skipped=report.known_skipped,
                 robots_forbidden=report.robots_forbidden,
-                entries=ingest.seen,
-                new=ingest.new,
-                matched=ingest.matched,
-                alerts=ingest.alerts,
+                **ingest.counts(),
             ),
         )
         return ingest

@@ -191,6 +191,18 @@ def monitor_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def start_daemon(config: Path, *args: str, **env: str) -> subprocess.Popen[str]:
+    """Start ``monitor run`` as a real process, its output piped for the test to read."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "monitor", "run", "--config", str(config), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=monitor_env(**env),
+        cwd=str(REPO),
+    )
+
+
 def run_monitor(
     *args: str, timeout: float = 60, input: str | None = None, **env: str
 ) -> subprocess.CompletedProcess[str]:

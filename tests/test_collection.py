@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO, Request, monitor_env, rss, run_monitor, write_config
+from conftest import REPO, Request, monitor_env, rss, run_monitor, start_daemon, write_config
 from stories import SWAP
 
 from monitor.config import load_config
@@ -296,14 +296,7 @@ feeds:
     poll_once(config)  # "later" now asks not to be polled for an hour
     before = len(server.requests)
 
-    daemon = subprocess.Popen(
-        [sys.executable, "-m", "monitor", "run", "--config", str(config)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=monitor_env(),
-        cwd=str(REPO),
-    )
+    daemon = start_daemon(config)
     try:
         deadline = time.monotonic() + 30
         fresh = lambda: [r for r in server.requests[before:] if r.path == "/fresh.xml"]  # noqa: E731

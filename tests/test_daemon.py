@@ -4,24 +4,11 @@ from __future__ import annotations
 
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 
 import pytest
-from conftest import REPO, monitor_env, rss, write_config
+from conftest import rss, start_daemon, write_config
 from stories import SPORTS, SWAP
-
-
-def start_daemon(config) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "monitor", "run", "--config", str(config)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=monitor_env(),
-        cwd=str(REPO),
-    )
 
 
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])

@@ -46,7 +46,7 @@ def seeded_log(tmp_path_factory, shared_dir) -> Iterator[tuple[Path, dict[str, s
     )
     report = poll_once(config)
     server.close()
-    assert report.ingest is not None and report.ingest.matched == 1
+    assert report.ingest.matched == 1
     yield config, item
 
 

@@ -8,7 +8,6 @@ import json
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -17,7 +16,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import REPO, LoopbackServer, free_port, monitor_env, rss, run_monitor, write_config
+from conftest import (
+    REPO,
+    LoopbackServer,
+    free_port,
+    rss,
+    run_monitor,
+    start_daemon,
+    write_config,
+)
 from stories import SPORTS, SWAP
 
 
@@ -75,17 +82,6 @@ def wait_until(condition: Callable[[], bool], timeout: float = 30) -> bool:
             return True
         time.sleep(0.05)
     return condition()
-
-
-def start_daemon(config: Path, *args: str, **env: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "monitor", "run", "--config", str(config), *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=monitor_env(**env),
-        cwd=str(REPO),
-    )
 
 
 def stop(daemon: subprocess.Popen[str], sig: signal.Signals = signal.SIGTERM) -> str:

@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 
-from conftest import REPO, monitor_env, write_config
+from conftest import start_daemon, write_config
 from news_site import FAST, USER_AGENT, build_site
 
 
@@ -34,14 +32,7 @@ def test_daemon_crawls_on_schedule_and_alerts_the_seed_story_once(
             }
         ),
     )
-    daemon = subprocess.Popen(
-        [sys.executable, "-m", "monitor", "run", "--config", str(config)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=monitor_env(),
-        cwd=str(REPO),
-    )
+    daemon = start_daemon(config)
     try:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and len(site.requested("/sitemaps/news.xml")) < 3:
