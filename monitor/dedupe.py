@@ -18,9 +18,9 @@ import hashlib
 import re
 import unicodedata
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
 
 import numpy as np
 
@@ -34,15 +34,20 @@ SCHEME = "affine32"
 LSH_WEIGHTS = (0.1, 0.9)
 _WORD = re.compile(r"\w+")
 _POSITION_MULTIPLIER = np.uint32(0x9E3779B1)
+_BAND_SEED = np.uint64(0x9E3779B97F4A7C15)
+_BAND_MULTIPLIER = np.uint64(0x100000001B3)  # the 64-bit FNV prime
 
 
 @lru_cache(maxsize=1)
-def _permutations() -> Any:
-    """The MinHash permutations, made once. datasketch (and through it SciPy) is imported only
-    when an article is first fingerprinted, so commands that fingerprint nothing start fast."""
-    from datasketch import MinHash
-
-    return MinHash(num_perm=NUM_PERM, seed=1, scheme=SCHEME).permutations
+def _permutations() -> tuple[np.ndarray, np.ndarray]:
+    """The MinHash permutations (``a`` odd, ``b``), drawn as datasketch's ``MinHash(seed=1,
+    scheme="affine32")`` draws them, so signatures are datasketch's (the tests hold them to
+    it). Made here rather than imported: datasketch brings SciPy, about 0.7 s of start-up in
+    every parse worker."""
+    generator = np.random.RandomState(1)
+    a = generator.randint(0, 1 << 31, NUM_PERM, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = generator.randint(0, 1 << 32, NUM_PERM, dtype=np.uint32)
+    return a, b
 
 
 @dataclass(frozen=True)
@@ -85,15 +90,44 @@ def shingle_hashes(tokens: list[str], size: int | None = None) -> np.ndarray:
 
 def signature(tokens: list[str], size: int | None = None) -> np.ndarray | None:
     """MinHash signature of a text's shingles; None when the text is too short to compare."""
-    if len(tokens) < MIN_WORDS:
-        return None
-    from datasketch import MinHash
+    return signatures([tokens], size)[0]
 
-    minhash = MinHash(
-        num_perm=NUM_PERM, seed=1, scheme=SCHEME, permutations=_permutations(), hashfunc=int
-    )
-    minhash.update_batch(shingle_hashes(tokens, size).tolist())
-    return np.asarray(minhash.hashvalues, dtype=np.uint32)
+
+def signatures(texts: Sequence[list[str]], size: int | None = None) -> list[np.ndarray | None]:
+    """MinHash signatures of many texts in one numpy pass (a feed's worth at a time).
+
+    The same values as ``datasketch.MinHash(scheme="affine32").update_batch`` gives for each
+    text: every shingle hash is mixed with the MurmurHash3 finaliser, then permuted with each
+    ``a * h + b (mod 2**32)`` of datasketch's permutations, and each permutation keeps its
+    minimum. Doing it for all texts at once costs one set of numpy calls instead of one per
+    article."""
+    out: list[np.ndarray | None] = [None] * len(texts)
+    chunks, owners = [], []
+    for index, tokens in enumerate(texts):
+        if len(tokens) >= MIN_WORDS:
+            chunks.append(shingle_hashes(tokens, size))
+            owners.append(index)
+    if not chunks:
+        return out
+    a, b = _permutations()
+    hashes = _fmix32(np.concatenate(chunks))
+    starts = np.cumsum([0] + [len(c) for c in chunks[:-1]])
+    with np.errstate(over="ignore"):
+        permuted = hashes[:, None] * a[None, :] + b[None, :]
+    minima = np.minimum.reduceat(permuted, starts, axis=0)
+    for row, index in enumerate(owners):
+        out[index] = minima[row]
+    return out
+
+
+def _fmix32(values: np.ndarray) -> np.ndarray:
+    """The MurmurHash3 32-bit finaliser (what datasketch's affine32 scheme applies first)."""
+    with np.errstate(over="ignore"):
+        values = values ^ (values >> np.uint32(16))
+        values = values * np.uint32(0x85EBCA6B)
+        values = values ^ (values >> np.uint32(13))
+        values = values * np.uint32(0xC2B2AE35)
+        return values ^ (values >> np.uint32(16))
 
 
 def similarity(a: np.ndarray, b: np.ndarray) -> float:
@@ -111,28 +145,58 @@ def signature_from_bytes(blob: bytes) -> np.ndarray:
 
 @lru_cache(maxsize=8)
 def lsh_params(threshold: float, num_perm: int = NUM_PERM) -> tuple[int, int]:
-    """(bands, rows per band) that datasketch's MinHashLSH picks for this threshold, weighing a
-    missed pair nine times a needless candidate: candidates are checked against the threshold
-    anyway, and a missed copy is a second alert."""
-    from datasketch import MinHashLSH
+    """(bands, rows per band) as datasketch's ``MinHashLSH`` picks them for this threshold,
+    weighing a missed pair nine times a needless candidate: candidates are checked against the
+    threshold anyway, and a missed copy is a second alert.
 
-    index = MinHashLSH(threshold=threshold, num_perm=num_perm, weights=LSH_WEIGHTS)
-    return index.b, index.r
+    datasketch integrates the false positive and negative rates of every (bands, rows) pair
+    with SciPy; the integrands are polynomials of degree at most ``num_perm``, which
+    Gauss-Legendre quadrature with ``num_perm // 2 + 1`` nodes integrates exactly, so numpy
+    finds the same pair for all of them at once (the tests compare the two)."""
+    pairs = [(b, r) for b in range(1, num_perm + 1) for r in range(1, num_perm // b + 1)]
+    bands = np.array([b for b, _ in pairs], dtype=float)[:, None]
+    rows = np.array([r for _, r in pairs], dtype=float)[:, None]
+    nodes, weights = np.polynomial.legendre.leggauss(num_perm // 2 + 1)
+
+    def integral(low: float, high: float, missed: bool) -> np.ndarray:
+        s = (high - low) / 2 * nodes + (high + low) / 2
+        apart = (1 - s**rows) ** bands  # chance that no band agrees at similarity s
+        return (high - low) / 2 * ((apart if missed else 1 - apart) @ weights)
+
+    false_positive = integral(0.0, threshold, missed=False)
+    false_negative = integral(threshold, 1.0, missed=True)
+    error = false_positive * LSH_WEIGHTS[0] + false_negative * LSH_WEIGHTS[1]
+    return pairs[int(np.argmin(error))]
 
 
 def band_keys(sig: np.ndarray, threshold: float) -> list[int]:
     """One signed 64-bit key per LSH band: articles sharing any key are candidates."""
+    return band_matrix(sig[None, :], threshold)[0].tolist()
+
+
+def band_matrix(sigs: np.ndarray, threshold: float) -> np.ndarray:
+    """LSH band keys of many signatures at once (one row of int64 keys per signature).
+
+    Each band's values and its number are folded into 64 bits with multiply-xor steps and the
+    MurmurHash3 64-bit finaliser, all in numpy: equal bands give equal keys, and different
+    bands collide about once in 2**64."""
     bands, rows = lsh_params(threshold)
-    keys = []
-    for band in range(bands):
-        chunk = sig[band * rows : (band + 1) * rows].astype("<u4").tobytes()
-        digest = hashlib.blake2b(chunk, digest_size=8, person=band.to_bytes(2, "little"))
-        keys.append(int.from_bytes(digest.digest(), "little", signed=True))
-    return keys
+    values = sigs[:, : bands * rows].astype(np.uint64).reshape(len(sigs), bands, rows)
+    with np.errstate(over="ignore"):
+        keys = np.broadcast_to(np.arange(bands, dtype=np.uint64) + _BAND_SEED, values.shape[:2])
+        for row in range(rows):
+            keys = (keys ^ values[:, :, row]) * _BAND_MULTIPLIER
+        keys = keys ^ (keys >> np.uint64(33))
+        keys = keys * np.uint64(0xFF51AFD7ED558CCD)
+        keys = keys ^ (keys >> np.uint64(33))
+        keys = keys * np.uint64(0xC4CEB9FE1A85EC53)
+        keys = keys ^ (keys >> np.uint64(33))
+    return keys.view(np.int64)
 
 
-def pack_bands(keys: list[int]) -> bytes:
-    return b"".join(k.to_bytes(8, "little", signed=True) for k in keys)
+def pack_bands(keys: Sequence[int]) -> bytes:
+    """Band keys as stored: signed 64-bit little-endian integers, eight bytes each."""
+    return np.asarray(keys, dtype="<i8").tobytes()
 
 
 def guid_key(guid: str | None, source: str) -> str | None:
@@ -157,16 +221,27 @@ def comparable_text(article: Article) -> list[str]:
 
 def fingerprint(article: Article, size: int | None = None) -> Fingerprint:
     """Exact keys and MinHash signature of one article."""
-    tokens = comparable_text(article)
-    text_key = None
-    if len(tokens) >= MIN_WORDS:
-        text_key = "text:" + hashlib.sha256(" ".join(tokens).encode()).hexdigest()[:32]
-    return Fingerprint(
-        url_key="url:" + url_identity(article.url),
-        guid_key=guid_key(article.guid, article.source),
-        text_key=text_key,
-        signature=signature(tokens, size),
-    )
+    return fingerprints([article], size)[0]
+
+
+def fingerprints(articles: Sequence[Article], size: int | None = None) -> list[Fingerprint]:
+    """Exact keys and MinHash signatures of many articles (signatures in one numpy pass)."""
+    texts = [comparable_text(a) for a in articles]
+    sigs = signatures(texts, size)
+    out = []
+    for article, tokens, sig in zip(articles, texts, sigs, strict=True):
+        text_key = None
+        if len(tokens) >= MIN_WORDS:
+            text_key = "text:" + hashlib.sha256(" ".join(tokens).encode()).hexdigest()[:32]
+        out.append(
+            Fingerprint(
+                url_key="url:" + url_identity(article.url),
+                guid_key=guid_key(article.guid, article.source),
+                text_key=text_key,
+                signature=sig,
+            )
+        )
+    return out
 
 
 def title_overlap(a: str, b: str) -> float:
@@ -175,3 +250,72 @@ def title_overlap(a: str, b: str) -> float:
     if not wa or not wb:
         return 1.0
     return len(wa & wb) / len(wa | wb)
+
+
+class BandIndex:
+    """LSH band key → ids of the articles that have it, in memory (pure; the story code keeps
+    it in step with the band keys stored in SQLite).
+
+    Most keys are added in bulk and looked up many times, so they live in two sorted numpy
+    arrays (16 bytes a key: 100,000 recent articles take about 46 MB); keys added since the
+    last merge wait in a small dict that is folded in once it grows past a share of the
+    arrays, which keeps merging cost proportional to what was added."""
+
+    def __init__(self) -> None:
+        self._keys = np.empty(0, dtype=np.int64)
+        self._ids = np.empty(0, dtype=np.int64)
+        self._recent: dict[int, list[int]] = {}
+        self._recent_size = 0
+
+    def __len__(self) -> int:
+        return len(self._keys) + self._recent_size
+
+    def add(self, article_id: int, keys: Sequence[int]) -> None:
+        for key in keys:
+            self._recent.setdefault(key, []).append(article_id)
+        self._recent_size += len(keys)
+        if self._recent_size > max(50_000, len(self._keys) // 4):
+            self._merge()
+
+    def add_many(self, ids: np.ndarray, keys: np.ndarray) -> None:
+        """Add a (articles × bands) matrix of keys for these article ids at once."""
+        if not len(ids):
+            return
+        self._merge(np.repeat(ids.astype(np.int64), keys.shape[1]), keys.reshape(-1))
+
+    def shared(self, keys: Sequence[int], limit: int = 50) -> list[int]:
+        """Ids of the articles sharing any of these keys, most shared keys first."""
+        counts: dict[int, int] = {}
+        if len(self._keys):
+            query = np.asarray(keys, dtype=np.int64)
+            lo = np.searchsorted(self._keys, query, "left")
+            hi = np.searchsorted(self._keys, query, "right")
+            for start, end in zip(lo[lo < hi].tolist(), hi[lo < hi].tolist(), strict=True):
+                for article_id in self._ids[start:end].tolist():
+                    counts[article_id] = counts.get(article_id, 0) + 1
+        for key in keys:
+            for article_id in self._recent.get(key, ()):
+                counts[article_id] = counts.get(article_id, 0) + 1
+        ranked = sorted(counts.items(), key=lambda item: (-item[1], -item[0]))
+        return [article_id for article_id, _ in ranked[:limit]]
+
+    def forget_below(self, article_id: int) -> None:
+        """Drop every key of articles with smaller ids (those whose band keys were pruned)."""
+        self._merge()
+        keep = self._ids >= article_id
+        self._keys, self._ids = self._keys[keep], self._ids[keep]
+
+    def _merge(self, ids: np.ndarray | None = None, keys: np.ndarray | None = None) -> None:
+        parts_k, parts_i = [self._keys], [self._ids]
+        if self._recent:
+            recent_k = [k for k, owners in self._recent.items() for _ in owners]
+            recent_i = [i for owners in self._recent.values() for i in owners]
+            parts_k.append(np.array(recent_k, dtype=np.int64))
+            parts_i.append(np.array(recent_i, dtype=np.int64))
+            self._recent, self._recent_size = {}, 0
+        if ids is not None and keys is not None:
+            parts_k.append(keys.astype(np.int64))
+            parts_i.append(ids)
+        all_k, all_i = np.concatenate(parts_k), np.concatenate(parts_i)
+        order = np.argsort(all_k, kind="stable")
+        self._keys, self._ids = all_k[order], all_i[order]

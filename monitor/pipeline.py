@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from monitor.analysis import Analysis
 from monitor.classify import Classifier
 from monitor.config import NotifierConfig, StoryConfig
+from monitor.dedupe import band_keys, fingerprint
 from monitor.models import Article, Classification, Entity
 from monitor.notify.payload import alert_id, build_payload
 from monitor.store import KnownArticle, Store
@@ -73,29 +75,63 @@ class Pipeline:
         self.story_config = stories or StoryConfig()
         self.stories = Stories(store, self.story_config)
 
-    def ingest(self, articles: Iterable[Article]) -> IngestReport:
-        """Everything in one transaction: a crash leaves either all of the batch or none."""
+    def ingest(
+        self, articles: Sequence[Article], analyses: Sequence[Analysis] | None = None
+    ) -> IngestReport:
+        """Everything in one transaction: a crash leaves either all of the batch or none.
+
+        ``analyses`` (one per article, in order) are verdicts and fingerprints computed
+        already, in a parse worker; without them each new article is analysed here."""
         batch = {a.url: a for a in articles}
+        given = (
+            {} if analyses is None else {a.url: x for a, x in zip(articles, analyses, strict=True)}
+        )
         report = IngestReport(seen=len(batch))
         with self.store.atomic():
+            self.stories.refresh()
             known = self.store.articles_by_url(list(batch))
             for article in batch.values():
                 stored = known.get(article.url)
                 if stored is None:
-                    self._ingest_new(article, report)
+                    analysis = given.get(article.url) or self._analyze(article)
+                    self._ingest_new(article, analysis, report)
                 elif stored.source != article.source:
                     self._seen_elsewhere(stored, article, report)
         return report
 
-    def _ingest_new(self, article: Article, report: IngestReport) -> None:
-        placement = self.stories.place(article)
+    def ingest_many(
+        self, batches: Sequence[tuple[Sequence[Article], Sequence[Analysis] | None]]
+    ) -> list[IngestReport | Exception]:
+        """Several sources' batches in one transaction (one commit is much cheaper than many).
+
+        Each batch is a savepoint of its own: one that fails is rolled back alone and its
+        error returned in its place, while the others are stored."""
+        reports: list[IngestReport | Exception] = []
+        with self.store.atomic():
+            for articles, analyses in batches:
+                try:
+                    reports.append(self.ingest(articles, analyses))
+                except Exception as exc:  # noqa: BLE001 - the caller records it on its source
+                    log.exception("ingest failed for a batch of %d articles", len(articles))
+                    reports.append(exc)
+        return reports
+
+    def _analyze(self, article: Article) -> Analysis:
+        fp = fingerprint(article)
+        bands = None
+        if fp.signature is not None:
+            bands = band_keys(fp.signature, self.story_config.similarity)
+        return Analysis(self.classifier.classify(article.title, article.body), fp, bands)
+
+    def _ingest_new(self, article: Article, analysis: Analysis, report: IngestReport) -> None:
+        placement = self.stories.place(article, analysis.fingerprint, analysis.bands)
         article_id = self.store.insert_article(article, story_id=placement.story_id)
         if article_id is None:
             return
         report.new += 1
         earlier = set() if placement.is_new else self._story_topics(placement.story_id)
         new_source = self.stories.remember(article_id, article, placement)
-        result = self.classifier.classify(article.title, article.body)
+        result = analysis.classification
         if result.topics:
             self.store.record_matches(article_id, result)
             report.matched += 1

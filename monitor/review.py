@@ -151,7 +151,6 @@ def review_metadata(database: str) -> dict[str, Any]:
                     "daemon": {"hidden": True},
                     "story_keys": {"hidden": True},
                     "story_signatures": {"hidden": True},
-                    "story_bands": {"hidden": True},
                 },
             }
         },

@@ -14,7 +14,8 @@ from types import TracebackType
 
 import httpx
 
-from monitor.classify import Classifier
+from monitor.analysis import Analyzer
+from monitor.batching import IngestBatcher
 from monitor.config import Config, FeedConfig, SpiderConfig
 from monitor.errors import FetchError
 from monitor.logging import event_fields
@@ -76,12 +77,17 @@ class Service:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.store = Store(config.database)
-        self.classifier = Classifier(config.topics)
+        # The rules travel to the parse workers, which classify and fingerprint what they
+        # parse; this process compiles them only when it classifies something itself.
+        analyzer = Analyzer.for_rules(config.topics, config.stories.similarity)
+        self.classifier = analyzer.classifier
         self.pipeline = Pipeline(self.store, self.classifier, config.notifiers, config.stories)
+        self.batcher = IngestBatcher(lambda batches: self.pipeline.ingest_many(batches))
         self.notifiers = {n.name: build_notifier(n) for n in config.enabled_notifiers}
         limits = fetch_limits(config)
         self.client: httpx.AsyncClient = build_client(config.user_agent, config.concurrency, limits)
         self.feeds = FeedPoller(self.client, limits, config.fetch.per_host, config.concurrency)
+        self.feeds.analyzer = analyzer
         self.outbox = Outbox(self.store, self.notifiers, self.client)
         self.store.sync_sources(
             [(f.name, "feed", f.url) for f in config.feeds]
@@ -93,7 +99,8 @@ class Service:
 
         Everything new is built before anything is swapped, so a failure leaves the old parts.
         """
-        classifier = Classifier(config.topics)
+        analyzer = Analyzer.for_rules(config.topics, config.stories.similarity)
+        classifier = analyzer.classifier.compile()
         notifiers = {n.name: build_notifier(n) for n in config.enabled_notifiers}
         pipeline = Pipeline(self.store, classifier, config.notifiers, config.stories)
         self.store.sync_sources(
@@ -106,6 +113,7 @@ class Service:
             pipeline,
             notifiers,
         )
+        self.feeds.analyzer = analyzer
         self.outbox.notifiers = notifiers  # the outbox keeps its pauses across a reload
 
     async def __aenter__(self) -> Service:
@@ -135,10 +143,11 @@ class Service:
             self._record_failure(feed, state, exc)
             record_pass("feed", feed.name, None)
             return None
-        articles = result.articles
+        articles, analyses = result.articles, result.analyses
         if feed.full_text and articles:
-            articles = await self.complete_from_pages(articles)
-        report = self.pipeline.ingest(articles) if articles else IngestReport()
+            # Page text changes what the worker classified: the pipeline analyses anew.
+            articles, analyses = await self.complete_from_pages(articles), None
+        report = await self.batcher.ingest(articles, analyses) if articles else IngestReport()
         self._record_poll(feed, state, result, report)
         record_pass("feed", feed.name, report)
         if result.status != "new":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,11 +20,24 @@ import sqlite_utils
 
 from monitor.models import Article, Classification
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
+CACHE_KIB = 64 * 1024
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def now_iso() -> str:
+    """The current time as stored (whole seconds), formatted once per second: the store
+    stamps several rows for every article it writes."""
+    second = int(time.time())
+    if _NOW_CACHE[0] != second:
+        _NOW_CACHE[:] = [second, iso(utcnow())]
+    return str(_NOW_CACHE[1])
+
+
+_NOW_CACHE: list[int | str | None] = [None, None]
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -105,6 +119,9 @@ class Store:
         self.db.execute("PRAGMA busy_timeout = 30000")
         self.db.enable_wal()
         self.db.execute("PRAGMA synchronous = NORMAL")
+        # The LSH band index takes random inserts: with SQLite's default 2 MB page cache,
+        # storing a busy pass reads the same pages from the OS again and again.
+        self.db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         self.db.execute("PRAGMA foreign_keys = ON")
         self._migrate()
 
@@ -127,6 +144,7 @@ class Store:
             3: self._migrate_v3,
             4: self._migrate_stories,
             5: self._migrate_feed_state,
+            6: self._migrate_band_keys,
         }
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
         for target in range(version + 1, SCHEMA_VERSION + 1):
@@ -251,8 +269,8 @@ class Store:
 
     def _migrate_stories(self) -> None:
         """Stories: copies of one article across outlets share a story (``articles.story_id``),
-        found by exact keys (``story_keys``) and MinHash LSH bands (``story_bands``, kept only
-        for recent articles); ``story_sightings`` records which source carried which copy.
+        found by exact keys (``story_keys``) and MinHash LSH band keys (with the signatures in
+        ``story_signatures``, kept only for recent articles); ``story_sightings`` records which source carried which copy.
         Articles stored before this step each become a story of their own. No foreign keys to
         ``articles``, so pruning old articles never fails on these tables."""
         for statement in _STORY_SCHEMA:
@@ -270,6 +288,17 @@ class Store:
         for name, sql_type in FEED_STATE_COLUMNS.items():
             if name not in columns:
                 self.db.execute(f"ALTER TABLE sources ADD COLUMN {name} {sql_type}")
+
+    def _migrate_band_keys(self) -> None:
+        """LSH band keys are looked up in memory now (``monitor.dedupe.BandIndex``), loaded
+        from ``story_signatures.bands``: the ``story_bands`` table, whose random inserts made
+        storing a busy pass slow, goes. Keys are also made with another hash than before, so
+        the stored ones are marked for recomputing from their signatures, which the story
+        code does before it next looks for a near copy (it knows the configured similarity
+        that decides the bands)."""
+        self.db.execute("DROP TABLE IF EXISTS story_bands")
+        self.db.execute("UPDATE story_signatures SET bands = X''")
+        self.db.execute(_UNBANDED_INDEX)
 
     # -- articles and matches ---------------------------------------------------------------
 
@@ -299,7 +328,7 @@ class Store:
                 article.title,
                 article.source,
                 iso(article.published),
-                iso(fetched_at or utcnow()),
+                iso(fetched_at) if fetched_at else now_iso(),
                 article.summary,
                 article.text,
                 article.guid,
@@ -324,7 +353,7 @@ class Store:
                     result.scores.get(topic, 0.0),
                     json.dumps(result.why.get(topic, []), ensure_ascii=False),
                     entities,
-                    iso(utcnow()),
+                    now_iso(),
                 ],
             )
             if cursor.rowcount:
@@ -342,7 +371,7 @@ class Store:
         payload: dict[str, Any],
     ) -> bool:
         """Persist an alert before anything is sent; False when it exists already."""
-        now = iso(utcnow())
+        now = now_iso()
         cursor = self.db.execute(
             "INSERT OR IGNORE INTO alerts (id, notifier, article_id, topics, payload, status,"
             " attempts, created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
@@ -367,7 +396,7 @@ class Store:
         self.db.execute(
             "UPDATE alerts SET status = 'sent', attempts = attempts + 1, sent_at = ?,"
             " last_error = NULL WHERE id = ?",
-            [iso(utcnow()), alert_id],
+            [now_iso(), alert_id],
         )
 
     def mark_retry(self, alert_id: str, error: str, next_attempt: datetime) -> None:
@@ -405,7 +434,7 @@ class Store:
 
     def retry_failed(self, notifiers: list[str] | None = None) -> int:
         """Put failed alerts back in the queue with a fresh attempt budget; returns how many."""
-        where, params = "status = 'failed'", [iso(utcnow())]
+        where, params = "status = 'failed'", [now_iso()]
         if notifiers is not None:
             where += f" AND notifier IN ({','.join('?' * len(notifiers))})"
             params += notifiers
@@ -447,7 +476,7 @@ class Store:
                 )
 
     def record_success(self, name: str, new_articles: int, next_poll: datetime | None) -> None:
-        now = iso(utcnow())
+        now = now_iso()
         self.db.execute(
             "UPDATE sources SET last_success = ?, last_polled = ?, consecutive_failures = 0,"
             " next_poll = ?, articles_total = articles_total + ? WHERE name = ?",
@@ -455,7 +484,7 @@ class Store:
         )
 
     def record_failure(self, name: str, error: str, next_poll: datetime | None) -> None:
-        now = iso(utcnow())
+        now = now_iso()
         self.db.execute(
             "UPDATE sources SET last_error = ?, last_error_at = ?, last_polled = ?,"
             " consecutive_failures = consecutive_failures + 1, next_poll = ? WHERE name = ?",
@@ -495,7 +524,7 @@ class Store:
         weekly_entries: float | None = None,
     ) -> None:
         """A good poll (new, unchanged or not modified): failures reset, next poll set."""
-        now = iso(utcnow())
+        now = now_iso()
         self.db.execute(
             "UPDATE sources SET last_success = ?, last_polled = ?, consecutive_failures = 0,"
             " next_poll = ?, poll_interval = ?, articles_total = articles_total + ?,"
@@ -541,11 +570,11 @@ class Store:
             " VALUES (1, ?, ?, ?, NULL, ?, ?) ON CONFLICT(id) DO UPDATE SET pid = excluded.pid,"
             " started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at,"
             " stopped_at = NULL, config = excluded.config, status = excluded.status",
-            [pid, iso(started_at), iso(utcnow()), config, status],
+            [pid, iso(started_at), now_iso(), config, status],
         )
 
     def record_stopped(self) -> None:
-        self.db.execute("UPDATE daemon SET stopped_at = ? WHERE id = 1", [iso(utcnow())])
+        self.db.execute("UPDATE daemon SET stopped_at = ? WHERE id = 1", [now_iso()])
 
     def prune_unmatched_text(self, older_than: datetime, batch: int = 500) -> int:
         """Drop the text of up to ``batch`` unmatched articles fetched before ``older_than``.
@@ -681,7 +710,7 @@ class Store:
 
     def create_story(self, key: str, title: str, first_published: datetime) -> int:
         """A new story, first seen now; ``key`` (its first copy's URL) names it for good."""
-        now = iso(utcnow())
+        now = now_iso()
         cursor = self.db.execute(
             "INSERT INTO stories (key, title, first_published, created_at, updated_at)"
             " VALUES (?, ?, ?, ?, ?)",
@@ -709,7 +738,7 @@ class Store:
         signature: tuple[bytes, bytes] | None,
     ) -> None:
         """Remember a stored article's exact keys and (signature, bands) under its story."""
-        now = iso(utcnow())
+        now = now_iso()
         self.db.execute(
             "UPDATE stories SET first_article_id = coalesce(first_article_id, ?), updated_at = ?"
             " WHERE id = ?",
@@ -727,10 +756,6 @@ class Store:
             " bands) VALUES (?, ?, ?, ?, ?)",
             [article_id, story_id, now, minhash, bands],
         )
-        self.db.conn.executemany(
-            "INSERT OR IGNORE INTO story_bands (band, article_id) VALUES (?, ?)",
-            [(band, article_id) for band in _unpack_bands(bands)],
-        )
 
     def stories_by_key(self, keys: list[str]) -> list[StoryCandidate]:
         """Stored articles sharing one of these exact keys (URL, GUID, text hash)."""
@@ -746,31 +771,56 @@ class Store:
         ).fetchall()
         return [_candidate(r) for r in rows]
 
-    def stories_by_bands(self, bands: list[int], limit: int = 50) -> list[StoryCandidate]:
-        """Recent articles sharing LSH bands with a signature, most shared bands first."""
-        if not bands:
+    def stories_by_articles(self, article_ids: list[int]) -> list[StoryCandidate]:
+        """Stored articles with a signature (candidate near copies), in the order given."""
+        if not article_ids:
             return []
-        marks = ",".join("?" * len(bands))
+        marks = ",".join("?" * len(article_ids))
         rows = self.db.execute(
-            f"{_candidate_select(repr('near'), 'b.article_id')} FROM (SELECT article_id,"
-            f" count(*) AS shared FROM story_bands WHERE band IN ({marks}) GROUP BY article_id"
-            " ORDER BY shared DESC LIMIT ?) b JOIN story_signatures g ON g.article_id = b.article_id"
-            " JOIN stories s ON s.id = g.story_id LEFT JOIN articles a ON a.id = b.article_id",
-            [*bands, limit],
+            f"{_candidate_select(repr('near'), 'g.article_id')} FROM story_signatures g"
+            " JOIN stories s ON s.id = g.story_id LEFT JOIN articles a ON a.id = g.article_id"
+            f" WHERE g.article_id IN ({marks})",
+            article_ids,
         ).fetchall()
-        return [_candidate(r) for r in rows]
+        order = {article_id: n for n, article_id in enumerate(article_ids)}
+        return sorted((_candidate(r) for r in rows), key=lambda c: order[c.article_id])
+
+    def signature_bands(self, after: int = 0) -> list[tuple[int, bytes]]:
+        """(article id, packed band keys) of stored signatures with ids above ``after``."""
+        rows = self.db.execute(
+            "SELECT article_id, bands FROM story_signatures WHERE article_id > ?"
+            " AND length(bands) > 0 ORDER BY article_id",
+            [after],
+        )
+        return [(int(article_id), bytes(blob)) for article_id, blob in rows]
+
+    def oldest_signature(self) -> int | None:
+        """The smallest article id that still has a signature (None when none has)."""
+        row = self.db.execute("SELECT min(article_id) FROM story_signatures").fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
+    def unbanded_signatures(self, limit: int = 5000) -> list[tuple[int, bytes]]:
+        """(article id, signature) of stored signatures whose band keys are to be computed."""
+        rows = self.db.execute(
+            "SELECT article_id, signature FROM story_signatures WHERE length(bands) = 0 LIMIT ?",
+            [limit],
+        )
+        return [(int(article_id), bytes(blob)) for article_id, blob in rows]
+
+    def set_bands(self, bands: list[tuple[int, bytes]]) -> None:
+        """Store computed band keys (packed) for these article ids."""
+        self.db.conn.executemany(
+            "UPDATE story_signatures SET bands = ? WHERE article_id = ?",
+            [(packed, article_id) for article_id, packed in bands],
+        )
 
     def prune_signatures(self, stored_before: datetime, limit: int = 5000) -> int:
         """Forget the LSH bands of articles stored before ``stored_before``; returns how many.
         Their stories stay, but no longer take near-duplicate copies."""
         rows = self.db.execute(
-            "SELECT article_id, bands FROM story_signatures WHERE stored_at < ? LIMIT ?",
+            "SELECT article_id FROM story_signatures WHERE stored_at < ? LIMIT ?",
             [iso(stored_before), limit],
         ).fetchall()
-        self.db.conn.executemany(
-            "DELETE FROM story_bands WHERE band = ? AND article_id = ?",
-            [(band, article_id) for article_id, bands in rows for band in _unpack_bands(bands)],
-        )
         self.db.conn.executemany(
             "DELETE FROM story_signatures WHERE article_id = ?", [(r[0],) for r in rows]
         )
@@ -788,7 +838,7 @@ class Store:
         cursor = self.db.execute(
             "INSERT OR IGNORE INTO story_sightings (story_id, article_id, source, url, how,"
             " similarity, seen_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [story_id, article_id, article.source, article.url, how, similarity, iso(utcnow())],
+            [story_id, article_id, article.source, article.url, how, similarity, now_iso()],
         )
         return bool(cursor.rowcount)
 
@@ -845,8 +895,6 @@ _STORY_SCHEMA = [
     " story_id INTEGER NOT NULL, stored_at TEXT NOT NULL, signature BLOB NOT NULL,"
     " bands BLOB NOT NULL)",
     "CREATE INDEX IF NOT EXISTS idx_story_signatures_stored_at ON story_signatures (stored_at)",
-    "CREATE TABLE IF NOT EXISTS story_bands (band INTEGER NOT NULL, article_id INTEGER NOT NULL,"
-    " PRIMARY KEY (band, article_id)) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS story_sightings (id INTEGER PRIMARY KEY,"
     " story_id INTEGER NOT NULL, article_id INTEGER NOT NULL, source TEXT NOT NULL,"
     " url TEXT NOT NULL, how TEXT NOT NULL, similarity REAL, seen_at TEXT NOT NULL,"
@@ -862,6 +910,11 @@ _STORY_BACKFILL = [
     " SELECT story_id, id, source, url, 'first', fetched_at FROM articles"
     " WHERE story_id IS NOT NULL",
 ]
+# Finds the signatures whose band keys are still to be computed (none, once they are).
+_UNBANDED_INDEX = (
+    "CREATE INDEX IF NOT EXISTS idx_story_signatures_unbanded ON story_signatures (article_id)"
+    " WHERE length(bands) = 0"
+)
 # One row per story for reviewers: who carried it, how many copies, since when.
 _STORY_SOURCES_VIEW = (
     "CREATE VIEW IF NOT EXISTS story_sources AS SELECT s.id AS story_id, s.title,"
@@ -892,11 +945,6 @@ def _candidate(row: tuple[Any, ...]) -> StoryCandidate:
         signature=signature,
         via=via,
     )
-
-
-def _unpack_bands(blob: bytes) -> list[int]:
-    """LSH band keys are stored as signed 64-bit integers, eight bytes each."""
-    return [int.from_bytes(blob[i : i + 8], "little", signed=True) for i in range(0, len(blob), 8)]
 
 
 def _match_filter(since: timedelta | None, topic: str | None) -> tuple[list[str], list[Any]]:

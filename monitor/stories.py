@@ -24,10 +24,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import numpy as np
+
 from monitor.config import StoryConfig
 from monitor.dedupe import (
+    BandIndex,
     Fingerprint,
     band_keys,
+    band_matrix,
     fingerprint,
     pack_bands,
     signature_bytes,
@@ -72,11 +76,25 @@ class Stories:
         self.config = config
         self.clock = clock
         self._until_prune = 0
+        # Band keys of recent articles, loaded from the store on first use and kept in step
+        # with it: articles this process stores are added as they are; those other processes
+        # store are read at the start of each batch (``refresh``).
+        self._index: BandIndex | None = None
+        self._refreshed_to = 0  # the highest article id read from the store
+        self._own: set[int] = set()  # ids added here since the last refresh
 
-    def place(self, article: Article) -> Placement:
-        """Find the story of a new article, or start one (call ``remember`` once it is stored)."""
-        fp = fingerprint(article)
-        bands = None if fp.signature is None else band_keys(fp.signature, self.config.similarity)
+    def place(
+        self, article: Article, fp: Fingerprint | None = None, bands: list[int] | None = None
+    ) -> Placement:
+        """Find the story of a new article, or start one (call ``remember`` once it is stored).
+
+        ``fp`` and ``bands`` are the article's fingerprint when it was taken already (in a
+        parse worker); otherwise it is taken here."""
+        if fp is None:
+            fp = fingerprint(article)
+            bands = None
+        if bands is None and fp.signature is not None:
+            bands = band_keys(fp.signature, self.config.similarity)
         when = self.anchor_time(article)
         found = self._exact(fp, article) or self._near(fp, bands or [], article, when)
         if found is not None:
@@ -92,7 +110,11 @@ class Stories:
         if fp.signature is not None:
             bands = placement.bands or band_keys(fp.signature, self.config.similarity)
             signature = (signature_bytes(fp.signature), pack_bands(bands))
+        index = self._index if self._index is not None else self.refresh()
         self.store.add_to_story(placement.story_id, article_id, fp.exact_keys, signature)
+        if signature is not None:
+            index.add(article_id, bands)
+            self._own.add(article_id)
         self._prune_now_and_then()
         return self._sighting(placement.story_id, article_id, article, placement)
 
@@ -153,7 +175,8 @@ class Stories:
             return None
         best: tuple[StoryCandidate, str, float | None] | None = None
         threshold = self.config.similarity
-        for candidate in self.store.stories_by_bands(bands):
+        index = self._index if self._index is not None else self.refresh()
+        for candidate in self.store.stories_by_articles(index.shared(bands)):
             if candidate.signature is None or not self._in_window(candidate, when):
                 continue
             score = similarity(fp.signature, signature_from_bytes(candidate.signature))
@@ -163,6 +186,36 @@ class Stories:
                 best = (candidate, "near", round(score, 3))
         return best
 
+    def refresh(self) -> BandIndex:
+        """Bring the band index up to date with the store (call at the start of a batch)."""
+        if self._index is None:
+            self._band_stored_signatures()
+            self._index = BandIndex()
+        rows = self.store.signature_bands(self._refreshed_to)
+        fresh = [(article_id, blob) for article_id, blob in rows if article_id not in self._own]
+        if fresh:
+            ids = np.array([article_id for article_id, _ in fresh], dtype=np.int64)
+            keys = np.stack([np.frombuffer(blob, dtype="<i8") for _, blob in fresh])
+            self._index.add_many(ids, keys)
+        if rows:
+            self._refreshed_to = rows[-1][0]
+        self._own.clear()
+        return self._index
+
+    def _band_stored_signatures(self) -> None:
+        """Compute the band keys of stored signatures that have none (after the upgrade that
+        changed how keys are made), so copies stored before it are still found."""
+        while rows := self.store.unbanded_signatures():
+            sigs = np.stack([signature_from_bytes(blob) for _, blob in rows])
+            keys = band_matrix(sigs, self.config.similarity)
+            self.store.set_bands(
+                [
+                    (article_id, pack_bands(k.tolist()))
+                    for (article_id, _), k in zip(rows, keys, strict=True)
+                ]
+            )
+            log.info("stories: computed the LSH band keys of %d stored articles", len(rows))
+
     def _in_window(self, candidate: StoryCandidate, when: datetime) -> bool:
         return abs(when - candidate.first_published) <= self.config.window
 
@@ -171,7 +224,8 @@ class Stories:
     def _sighting(
         self, story_id: int, article_id: int, article: Article, placement: Placement
     ) -> bool:
-        before = set(self.store.story_sources([story_id])[story_id])
+        # A story that starts with this copy has no sources yet: nothing to look up.
+        before = set() if placement.is_new else set(self.store.story_sources([story_id])[story_id])
         self.store.record_sighting(
             story_id, article_id, article, placement.how, placement.similarity
         )
@@ -183,5 +237,8 @@ class Stories:
             return
         self._until_prune = PRUNE_EVERY
         pruned = self.store.prune_signatures(self.clock() - 2 * self.config.window)
+        if pruned and self._index is not None:
+            oldest = self.store.oldest_signature()
+            self._index.forget_below(oldest if oldest is not None else self._refreshed_to + 1)
         if pruned:
             log.info("stories: forgot the LSH bands of %d articles older than two windows", pruned)

@@ -242,5 +242,5 @@ def test_old_lsh_bands_are_pruned_but_the_story_stays(stories):
     store.db.execute("UPDATE story_signatures SET stored_at = '2000-01-01T00:00:00+00:00'")
 
     assert store.prune_signatures(datetime.now(UTC) - timedelta(days=6)) == 1
-    assert store.db.execute("SELECT count(*) FROM story_bands").fetchone()[0] == 0
+    assert store.db.execute("SELECT count(*) FROM story_signatures").fetchone()[0] == 0
     assert store.db.execute("SELECT count(*) FROM stories WHERE id = ?", [story]).fetchone()[0] == 1

@@ -9,7 +9,7 @@ in two passes, and scores each topic from those hits (``monitor.classify.scoring
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources
 
 import yaml
@@ -30,14 +30,27 @@ class Classifier:
     def __init__(
         self, topics: Mapping[str, TopicRules], recognizer: EntityRecognizer | None = None
     ) -> None:
-        self._recognizer = recognizer or default_recognizer()
-        self._index = TermIndex(self._recognizer.table)
-        self._topics = {name: CompiledTopic(rules, self._index) for name, rules in topics.items()}
-        self._index.build()
+        self._rules = dict(topics)
+        self._given_recognizer = recognizer
+
+    @cached_property
+    def _compiled(self) -> tuple[EntityRecognizer, TermIndex, dict[str, CompiledTopic]]:
+        """The recognizer, automaton and compiled topics, built on first use: a pass in which
+        nothing changed (most of them) never pays for them."""
+        recognizer = self._given_recognizer or default_recognizer()
+        index = TermIndex(recognizer.table)
+        topics = {name: CompiledTopic(rules, index) for name, rules in self._rules.items()}
+        index.build()
+        return recognizer, index, topics
+
+    def compile(self) -> Classifier:
+        """Build everything now (to find a problem in the rules before they are used)."""
+        _ = self._compiled
+        return self
 
     @property
     def topic_names(self) -> list[str]:
-        return list(self._topics)
+        return list(self._rules)
 
     def classify(self, title: str, text: str) -> Classification:
         """Score every topic for one article; pure and deterministic.
@@ -48,10 +61,11 @@ class Classifier:
         folded = norm.lower()
         if len(folded) != len(norm):  # rare scripts whose lower case changes length
             folded = "".join(c.lower()[0] for c in norm)
-        hits, candidates = self._index.find(folded)
-        mentions = self._recognizer.resolve(norm, candidates)
+        recognizer, index, topics = self._compiled
+        hits, candidates = index.find(folded)
+        mentions = recognizer.resolve(norm, candidates)
         doc = Document(folded, hits, mentions, len(normalize(title)))
-        verdicts = {name: topic.judge(doc) for name, topic in self._topics.items()}
+        verdicts = {name: topic.judge(doc) for name, topic in topics.items()}
         return Classification(
             topics=[name for name, v in verdicts.items() if v.matched],
             scores={name: v.score for name, v in verdicts.items()},

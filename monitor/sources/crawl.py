@@ -22,7 +22,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,7 +38,7 @@ KILL_GRACE = 30.0  # beyond the spider's own timeout, which closes it cleanly
 STDERR_TAIL = 30
 MAX_EVENT_BYTES = 32 * 1024 * 1024
 
-Ingest = Callable[[Iterable[Article]], IngestReport]
+Ingest = Callable[[Sequence[Article]], IngestReport]
 
 
 # -- the parent side ---------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from datetime import timedelta
 
 import httpx
 
+from monitor.analysis import Analysis, Analyzer
 from monitor.models import Article
 from monitor.sources.errors import SourceError
 from monitor.sources.http import FetchLimits, FetchResult, HostLimiter, Validators, fetch
@@ -37,6 +38,17 @@ def parse_feed(content: bytes, source: str, base_url: str = "") -> list[Article]
     return parse_document(content, source, base_url).articles
 
 
+def read_feed(
+    content: bytes, source: str, base_url: str, analyzer: Analyzer | None = None
+) -> ParsedFeed:
+    """Parse a document and, given an analyzer, classify and fingerprint its articles too
+    (in a worker process: the CPU-heavy part of a poll, off the process that writes)."""
+    parsed = parse_document(content, source, base_url)
+    if analyzer is None:
+        return parsed
+    return replace(parsed, analyses=analyzer.analyze_all(parsed.articles))
+
+
 @dataclass(frozen=True)
 class PollResult:
     """One good poll: ``status`` is ``new``, ``unchanged`` (same bytes) or ``not modified``."""
@@ -46,6 +58,7 @@ class PollResult:
     body_hash: str | None
     articles: list[Article] = field(default_factory=list)
     ttl: timedelta | None = None
+    analyses: list[Analysis] | None = None
 
     @property
     def hints(self) -> list[timedelta | None]:
@@ -61,13 +74,15 @@ class ParsePool:
         self.inline_below = inline_below
         self._executor: ProcessPoolExecutor | None = None
 
-    async def parse(self, content: bytes, source: str, base_url: str) -> ParsedFeed:
+    async def parse(
+        self, content: bytes, source: str, base_url: str, analyzer: Analyzer | None = None
+    ) -> ParsedFeed:
         if len(content) < self.inline_below:
-            return await asyncio.to_thread(parse_document, content, source, base_url)
+            return await asyncio.to_thread(read_feed, content, source, base_url, analyzer)
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(
-                self._pool(), parse_document, content, source, base_url
+                self._pool(), read_feed, content, source, base_url, analyzer
             )
         except BrokenProcessPool as exc:
             # A worker died (killed, or a parser crashed on this document): start afresh.
@@ -103,6 +118,8 @@ class FeedPoller:
         self.hosts = HostLimiter(per_host)
         self.slots = asyncio.Semaphore(concurrency)
         self.parser = parser or ParsePool()
+        # Set by the service: articles are then classified and fingerprinted where parsed.
+        self.analyzer: Analyzer | None = None
 
     async def poll(
         self, url: str, source: str, validators: Validators, last_hash: str | None
@@ -120,8 +137,8 @@ class FeedPoller:
         body_hash = hashlib.sha256(fetched.content).hexdigest()
         if body_hash == last_hash:
             return PollResult("unchanged", fetched, body_hash)
-        parsed = await self.parser.parse(fetched.content, source, fetched.url)
-        return PollResult("new", fetched, body_hash, parsed.articles, parsed.ttl)
+        parsed = await self.parser.parse(fetched.content, source, fetched.url, self.analyzer)
+        return PollResult("new", fetched, body_hash, parsed.articles, parsed.ttl, parsed.analyses)
 
     def close(self) -> None:
         self.parser.close()

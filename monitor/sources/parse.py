@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 from xml.sax import SAXParseException
 
@@ -23,6 +23,9 @@ import feedparser
 from monitor.models import Article
 from monitor.normalize import canonical_url, html_to_text, struct_time_to_utc
 from monitor.sources.errors import SourceError
+
+if TYPE_CHECKING:
+    from monitor.analysis import Analysis
 
 # A declared entity used this many times over the document's own size is a bomb.
 MAX_ENTITY_GROWTH = 4
@@ -41,6 +44,7 @@ class ParsedFeed:
     articles: list[Article]
     ttl: timedelta | None = None
     parser: str = "fastfeedparser"
+    analyses: list[Analysis] | None = None  # one per article, when an Analyzer was given
 
 
 def parse_document(content: bytes, source: str, base_url: str = "") -> ParsedFeed:

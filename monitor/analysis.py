@@ -1,0 +1,103 @@
+"""What the pipeline must know about an article before it touches the database: the filter's
+verdict and the article's fingerprint. Both are pure and cost far more CPU than storing the
+article, so the parse workers compute them beside the parser, on every core, and the process
+that owns the database only looks things up and writes.
+
+An ``Analyzer`` is the recipe (the topic rules as JSON and the story similarity), small enough
+to travel with every document to a worker; each process compiles a recipe's classifier once
+and keeps it while the recipe stays the same (a reload with new rules brings a new recipe).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+
+import numpy as np
+
+from monitor.classify import Classifier, TopicRules
+from monitor.dedupe import Fingerprint, band_matrix, fingerprints
+from monitor.models import Article, Classification
+
+# Classifiers compiled in this process, by recipe digest: the current rules and, for the
+# moment a reload takes effect, the previous ones.
+_COMPILED: dict[str, Classifier] = {}
+_KEEP_COMPILED = 2
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """One article's verdict and fingerprint (with its LSH band keys when it has a signature)."""
+
+    classification: Classification
+    fingerprint: Fingerprint
+    bands: list[int] | None = None
+
+
+@dataclass(frozen=True)
+class Analyzer:
+    """Classifies and fingerprints articles under one set of rules; picklable."""
+
+    rules_json: str
+    similarity: float
+    digest: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        text = f"{self.similarity}\n{self.rules_json}".encode()
+        object.__setattr__(self, "digest", hashlib.sha256(text).hexdigest())
+
+    @classmethod
+    def for_rules(cls, topics: Mapping[str, TopicRules], similarity: float) -> Analyzer:
+        rules = {name: rule.model_dump(mode="json") for name, rule in topics.items()}
+        return cls(json.dumps(rules), similarity)  # topic order is kept: alerts list it
+
+    @cached_property
+    def classifier(self) -> Classifier:
+        """This process's classifier for the recipe (compiled on first use)."""
+        compiled = _COMPILED.get(self.digest)
+        if compiled is None:
+            rules = {
+                name: TopicRules.model_validate(block)
+                for name, block in json.loads(self.rules_json).items()
+            }
+            compiled = Classifier(rules)
+            while len(_COMPILED) >= _KEEP_COMPILED:
+                _COMPILED.pop(next(iter(_COMPILED)))
+            _COMPILED[self.digest] = compiled
+        return compiled
+
+    def __getstate__(self) -> dict[str, object]:
+        # The compiled classifier stays in its process: only the recipe travels.
+        return {"rules_json": self.rules_json, "similarity": self.similarity}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__init__(state["rules_json"], state["similarity"])  # type: ignore[misc]
+
+    def classify(self, article: Article) -> Classification:
+        """The verdict as the pipeline uses it: without the per-topic explanations (and, for
+        an article that matched nothing, without scores and entities), which nothing stores
+        and which would only cost pickling on the way back from a worker."""
+        result = self.classifier.classify(article.title, article.body)
+        if not result.topics:
+            return _NO_MATCH
+        return replace(result, verdicts={})
+
+    def analyze(self, article: Article) -> Analysis:
+        return self.analyze_all([article])[0]
+
+    def analyze_all(self, articles: Sequence[Article]) -> list[Analysis]:
+        """Verdicts and fingerprints of a feed's articles (signatures and bands in one numpy
+        pass for all of them)."""
+        fps = fingerprints(articles)
+        signed = [fp.signature for fp in fps if fp.signature is not None]
+        keys = iter(band_matrix(np.stack(signed), self.similarity).tolist() if signed else [])
+        return [
+            Analysis(self.classify(a), fp, None if fp.signature is None else next(keys))
+            for a, fp in zip(articles, fps, strict=True)
+        ]
+
+
+_NO_MATCH = Classification(topics=[], scores={})

@@ -1,0 +1,263 @@
+"""Classifying and fingerprinting in the parse workers, batched writes, and the band index.
+
+The worker must reach exactly the verdict and fingerprint the writing process would have
+reached itself, band keys stored by one process must be found by another, and a batch that
+fails to store must not take its neighbours down with it."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+from conftest import rss
+from stories import NEGATIVES, SWAP
+
+from monitor.analysis import Analyzer
+from monitor.batching import IngestBatcher
+from monitor.classify import Classifier, default_rules
+from monitor.config import StoryConfig
+from monitor.dedupe import (
+    NUM_PERM,
+    SCHEME,
+    BandIndex,
+    band_keys,
+    comparable_text,
+    fingerprint,
+    shingle_hashes,
+    signatures,
+)
+from monitor.models import Article
+from monitor.pipeline import Pipeline
+from monitor.sources.feeds import ParsePool, parse_feed
+from monitor.store import Store
+from monitor.stories import Stories
+
+SIMILARITY = StoryConfig().similarity
+
+
+def _feed() -> bytes:
+    items = [SWAP, *NEGATIVES]
+    # Big enough to go to a worker process rather than a thread.
+    padding = " ".join(["Officials gave no further details."] * 400)
+    return rss([{**item, "description": item["description"] + " " + padding} for item in items])
+
+
+def test_a_parse_worker_reaches_the_verdict_and_fingerprint_this_process_would():
+    analyzer = Analyzer.for_rules(default_rules(), SIMILARITY)
+    pool = ParsePool(workers=1, inline_below=0)
+
+    async def parse() -> tuple[list[Article], list]:  # type: ignore[type-arg]
+        parsed = await pool.parse(_feed(), "wire", "https://example.org/feed", analyzer)
+        assert parsed.analyses is not None
+        return parsed.articles, parsed.analyses
+
+    try:
+        articles, analyses = asyncio.run(parse())
+    finally:
+        pool.close()
+
+    classifier = Classifier(default_rules())
+    assert len(analyses) == len(articles) == 1 + len(NEGATIVES)
+    assert "prisoner_swap" in analyses[0].classification.topics
+    for article, there in zip(articles, analyses, strict=True):
+        here = classifier.classify(article.title, article.body)
+        assert there.classification.topics == here.topics
+        for topic in here.topics:
+            assert there.classification.scores[topic] == here.scores[topic]
+            assert there.classification.why[topic] == here.why[topic]
+        if here.topics:
+            assert there.classification.entities == here.entities
+        local = fingerprint(article)
+        assert there.fingerprint.exact_keys == local.exact_keys
+        assert local.signature is not None and there.fingerprint.signature is not None
+        assert np.array_equal(there.fingerprint.signature, local.signature)
+        assert there.bands == band_keys(local.signature, SIMILARITY)
+
+
+def test_signatures_are_datasketch_minhash_values():
+    """Signatures made in one numpy pass equal datasketch's MinHash, text by text."""
+    from datasketch import MinHash
+
+    texts = [comparable_text(parse_feed(rss([item]), "x")[0]) for item in [SWAP, *NEGATIVES]]
+    ours = signatures(texts)
+    for tokens, sig in zip(texts, ours, strict=True):
+        reference = MinHash(num_perm=NUM_PERM, seed=1, scheme=SCHEME, hashfunc=int)
+        reference.update_batch(shingle_hashes(tokens).tolist())
+        assert sig is not None
+        assert np.array_equal(sig, np.asarray(reference.hashvalues, dtype=np.uint32))
+    assert signatures([["too", "short"]]) == [None]
+
+
+def test_band_index_ranks_by_shared_keys_and_forgets_old_articles():
+    index = BandIndex()
+    index.add(1, [10, 11, 12])
+    index.add(2, [10, 13])
+    index.add_many(np.array([3, 4]), np.array([[10, 11], [20, 21]]))
+
+    assert index.shared([10, 11, 12]) == [1, 3, 2]
+    assert index.shared([21, 99]) == [4]
+    assert index.shared([99]) == []
+    assert len(index) == 9
+
+    index.forget_below(3)
+    assert index.shared([10, 11, 12, 21]) == [3, 4]
+
+
+def test_a_near_copy_stored_by_another_process_is_found(tmp_path):
+    """Band keys live in SQLite: a second writer's in-memory index catches up with them."""
+    path = tmp_path / "shared.db"
+    first, second = Stories(Store(path), StoryConfig()), Stories(Store(path), StoryConfig())
+    second.refresh()  # loaded before the first process stores anything
+
+    original = Article(url="https://a.example/swap", title="Swap", source="a", text=_SWAP_TEXT)
+    with first.store.atomic():
+        first.refresh()
+        placement = first.place(original)
+        article_id = first.store.insert_article(original, story_id=placement.story_id)
+        assert article_id is not None
+        first.remember(article_id, original, placement)
+
+    copy = Article(
+        url="https://b.example/other-url",
+        title="Prisoners swapped",
+        source="b",
+        text=_SWAP_TEXT + " The families thanked the mediators.",
+    )
+    with second.store.atomic():
+        second.refresh()
+        found = second.place(copy)
+
+    assert found.how == "near"
+    assert found.story_id == placement.story_id
+
+
+_SWAP_TEXT = SWAP["description"]
+
+
+def test_band_keys_of_an_older_database_are_recomputed(tmp_path, monkeypatch):
+    """The upgrade that moved band keys into memory drops ``story_bands`` and recomputes the
+    keys from stored signatures, so copies stored before it are still found."""
+    import monitor.store as store_module
+
+    path = tmp_path / "old.db"
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 5)
+    old = Stories(Store(path), StoryConfig())
+    original = Article(url="https://a.example/swap", title="Swap", source="a", text=_SWAP_TEXT)
+    with old.store.atomic():
+        placement = old.place(original)
+        article_id = old.store.insert_article(original, story_id=placement.story_id)
+        assert article_id is not None
+        old.remember(article_id, original, placement)
+    old.store.close()
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE story_bands (band INTEGER, article_id INTEGER)")
+    db.execute("UPDATE story_signatures SET bands = randomblob(232)")  # keys of the old hash
+    db.commit()
+    db.close()
+    monkeypatch.undo()
+
+    upgraded = Stories(Store(path), StoryConfig())
+    tables = {r[0] for r in upgraded.store.db.execute("SELECT name FROM sqlite_master")}
+    assert "story_bands" not in tables
+    copy = Article(
+        url="https://b.example/copy", title="Swap", source="b", text=_SWAP_TEXT + " More."
+    )
+    with upgraded.store.atomic():
+        upgraded.refresh()
+        found = upgraded.place(copy)
+
+    assert (found.how, found.story_id) == ("near", placement.story_id)
+
+
+def _pipeline(tmp_path) -> Pipeline:  # type: ignore[no-untyped-def]
+    return Pipeline(Store(tmp_path / "log.db"), Classifier(default_rules()), [])
+
+
+def _articles(source: str, count: int) -> list[Article]:
+    return [
+        Article(
+            url=f"https://{source}.example/{n}",
+            title=f"Story {n} from {source}",
+            source=source,
+            summary=f"Local council news number {n} from {source}.",
+            published=datetime(2025, 5, 22, tzinfo=UTC),
+        )
+        for n in range(count)
+    ]
+
+
+def test_one_failing_batch_is_rolled_back_alone(tmp_path):
+    pipeline = _pipeline(tmp_path)
+    # Its first article is stored before the second fails: the savepoint takes both back.
+    broken = [*_articles("broken", 1), Article(url=None, title="no url", source="broken")]  # type: ignore[arg-type]
+
+    reports = pipeline.ingest_many(
+        [(_articles("good", 3), None), (broken, None), (_articles("also-good", 2), None)]
+    )
+
+    assert [getattr(r, "new", None) for r in reports] == [3, None, 2]
+    assert isinstance(reports[1], Exception)
+    stored = pipeline.store.db.execute("SELECT source, count(*) FROM articles GROUP BY source")
+    assert dict(stored.fetchall()) == {"good": 3, "also-good": 2}
+
+
+def test_deliveries_in_one_turn_of_the_loop_share_one_write(tmp_path):
+    pipeline = _pipeline(tmp_path)
+    writes: list[int] = []
+
+    def ingest_many(batches):  # type: ignore[no-untyped-def]
+        writes.append(len(batches))
+        return pipeline.ingest_many(batches)
+
+    batcher = IngestBatcher(ingest_many, max_articles=10)
+
+    async def deliver() -> list[int]:
+        feeds = [_articles(f"feed{n}", 4) for n in range(5)]
+        reports = await asyncio.gather(*(batcher.ingest(a) for a in feeds))
+        return [r.new for r in reports]
+
+    assert asyncio.run(deliver()) == [4] * 5
+    # 20 articles, at most 10 a write (a batch is never split): 3 + 2 feeds.
+    assert writes == [3, 2]
+    assert pipeline.store.db.execute("SELECT count(*) FROM articles").fetchone()[0] == 20
+
+
+def test_a_failed_delivery_raises_for_its_own_source_only(tmp_path):
+    pipeline = _pipeline(tmp_path)
+    batcher = IngestBatcher(pipeline.ingest_many)
+    broken = [Article(url=None, title="no url", source="broken")]  # type: ignore[arg-type]
+
+    async def deliver() -> list[object]:
+        return await asyncio.gather(
+            batcher.ingest(_articles("good", 2)), batcher.ingest(broken), return_exceptions=True
+        )
+
+    good, bad = asyncio.run(deliver())
+    assert getattr(good, "new", None) == 2
+    assert isinstance(bad, Exception)
+
+
+@pytest.mark.parametrize("similarity", [0.3, 0.45, 0.8])
+def test_band_keys_agree_however_many_signatures_are_banded_at_once(similarity):
+    texts = [comparable_text(parse_feed(rss([item]), "x")[0]) for item in [SWAP, *NEGATIVES]]
+    sigs = [s for s in signatures(texts) if s is not None]
+    analyzer = Analyzer.for_rules(default_rules(), similarity)
+    articles = [parse_feed(rss([item]), "x")[0] for item in [SWAP, *NEGATIVES]]
+    together = [a.bands for a in analyzer.analyze_all(articles)]
+    alone = [band_keys(s, similarity) for s in sigs]
+    assert [b for b in together if b is not None] == alone
+
+
+@pytest.mark.parametrize("threshold", [0.1, 0.3, 0.45, 0.6, 0.75, 0.9])
+def test_lsh_parameters_are_the_ones_datasketch_picks(threshold):
+    from datasketch import MinHash, MinHashLSH
+
+    from monitor.dedupe import LSH_WEIGHTS, _permutations, lsh_params
+
+    index = MinHashLSH(threshold=threshold, num_perm=NUM_PERM, weights=LSH_WEIGHTS)
+    assert lsh_params(threshold) == (index.b, index.r)
+    a, b = MinHash(num_perm=NUM_PERM, seed=1, scheme=SCHEME).permutations
+    assert all(np.array_equal(x, y) for x, y in zip((a, b), _permutations(), strict=True))
