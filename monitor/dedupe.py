@@ -270,6 +270,11 @@ class BandIndex:
     def __len__(self) -> int:
         return len(self._keys) + self._recent_size
 
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the merged keys (the recent ones add little until merged)."""
+        return int(self._keys.nbytes + self._ids.nbytes)
+
     def add(self, article_id: int, keys: Sequence[int]) -> None:
         for key in keys:
             self._recent.setdefault(key, []).append(article_id)

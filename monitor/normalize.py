@@ -6,6 +6,7 @@ import calendar
 import re
 import time
 from datetime import UTC, datetime
+from functools import lru_cache
 from html.parser import HTMLParser
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
@@ -26,10 +27,14 @@ _MOBILE_LABELS = ("m.", "mobile.", "amp.")
 _AMP_QUERY = {("amp", ""), ("amp", "1"), ("amp", "true"), ("outputtype", "amp"), ("output", "amp")}
 
 
+@lru_cache(maxsize=16384)
 def canonical_url(url: str) -> str:
     """One spelling per story: tracking parameters and fragments removed, host lower-cased,
     query sorted, and the AMP or mobile edition mapped to the article it copies. Falls back to
-    the stripped input when the URL cannot be parsed."""
+    the stripped input when the URL cannot be parsed.
+
+    Cached: a feed entry's GUID is usually its link, canonicalised again for the GUID key,
+    and a feed polled again repeats most of its links."""
     url = url.strip()
     try:
         cleaned = canonicalize_url(courlan.normalize_url(url), keep_fragments=False)
