@@ -51,6 +51,7 @@ class Request:
     path: str
     headers: dict[str, str]
     body: bytes
+    client_port: int = 0  # tells the client's connections apart
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -73,7 +74,13 @@ class LoopbackServer:
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                request = Request(self.command, self.path, dict(self.headers.items()), body)
+                request = Request(
+                    self.command,
+                    self.path,
+                    dict(self.headers.items()),
+                    body,
+                    self.client_address[1],
+                )
                 server.requests.append(request)
                 route = server.routes.get(self.path.split("?")[0], server.default)
                 if callable(route):

@@ -203,6 +203,26 @@ def test_per_host_limit_and_user_agent(tmp_path, server):
     assert {r.headers["User-Agent"] for r in server.requests} == {"polite-test/1.0"}
 
 
+def test_not_modified_answers_leave_the_connection_open_for_the_next_feed(tmp_path, server):
+    def etagged(request: Request) -> tuple[int, dict[str, str], bytes]:
+        if request.headers.get("If-None-Match") == '"v1"':
+            return 304, {"ETag": '"v1"'}, b""
+        return 200, {"Content-Type": "application/rss+xml", "ETag": '"v1"'}, rss([SWAP])
+
+    for i in range(5):
+        server.routes[f"/feed{i}.xml"] = etagged
+    feeds = ", ".join(f'{{name: f{i}, url: "{server.url(f"/feed{i}.xml")}"}}' for i in range(5))
+    config = write_config(tmp_path, f"fetch: {{per_host: 1}}\nfeeds: [{feeds}]")
+    poll_once(config)
+    first_pass = len(server.requests)
+
+    poll_once(config)
+
+    again = server.requests[first_pass:]
+    assert [r.headers.get("If-None-Match") for r in again] == ['"v1"'] * 5
+    assert len({r.client_port for r in again}) == 1
+
+
 def test_feeds_command_shows_health_error_and_next_poll(tmp_path, server):
     server.routes["/good.xml"] = rss([SWAP])
     config = write_config(

@@ -149,7 +149,11 @@ async def _read(response: httpx.Response, limits: FetchLimits) -> FetchResult:
     if declared.isdigit() and int(declared) > limits.max_bytes:
         raise SourceError(f"declares {int(declared)} bytes, over {limits.max_bytes}", "too_large")
     content = b""
-    if response.status_code != 304:
+    if response.status_code == 304:
+        # No body by definition, but closing a response before reading it to its end closes
+        # the connection too: read it, and the next conditional GET reuses the connection.
+        await response.aread()
+    else:
         content = await _read_body(response, limits)
     return FetchResult(
         url=str(response.url),
