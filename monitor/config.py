@@ -20,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from monitor import safe_yaml
 from monitor.classify.rules import TopicRules
 from monitor.errors import ConfigError
 
@@ -333,7 +334,7 @@ def load_config(path: str | Path, env: dict[str, str] | None = None) -> Config:
     """Read, expand and validate a config file; raise ConfigError listing every problem."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = safe_yaml.load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(str(path), [("", "file not found")]) from None
     except (OSError, UnicodeDecodeError) as exc:

@@ -12,8 +12,7 @@ from collections.abc import Mapping
 from functools import cached_property, lru_cache
 from importlib import resources
 
-import yaml
-
+from monitor import safe_yaml
 from monitor.classify.entities import EntityRecognizer, default_recognizer, unique_entities
 from monitor.classify.matcher import TermIndex
 from monitor.classify.rules import TopicRules
@@ -82,7 +81,7 @@ class Classifier:
 @lru_cache(maxsize=1)
 def default_rules() -> dict[str, TopicRules]:
     """The shipped topic rules (``monitor/data/default_rules.yaml``, mirrored in config.yaml)."""
-    raw = yaml.safe_load(
+    raw = safe_yaml.load(
         resources.files("monitor.data").joinpath("default_rules.yaml").read_text(encoding="utf-8")
     )
     return {name: TopicRules.model_validate(block) for name, block in raw["topics"].items()}

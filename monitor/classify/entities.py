@@ -19,8 +19,8 @@ from typing import Any, NamedTuple
 
 import ahocorasick
 import pycountry
-import yaml
 
+from monitor import safe_yaml
 from monitor.classify.text import fold, normalize
 from monitor.models import Entity
 
@@ -62,8 +62,7 @@ def _split(cell: str) -> list[str]:
 
 
 def _yaml(name: str) -> list[dict[str, Any]]:
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    data = yaml.load(_data_text(name), Loader=loader)  # noqa: S506 - a safe loader
+    data = safe_yaml.load(_data_text(name))
     return list(data or [])
 
 
