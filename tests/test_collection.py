@@ -1,5 +1,6 @@
 """Polling at scale: conditional GET, unchanged bodies, server hints, adaptive intervals,
-backoff, politeness, ``monitor feeds``, and a start-up that never loads the crawler."""
+backoff, politeness, ``monitor feeds``, and a start-up that never loads
+the crawler, the metrics endpoint or apprise."""
 
 from __future__ import annotations
 
@@ -249,7 +250,7 @@ feeds:
     assert by_name["good"]["next_poll"] and by_name["gone"]["next_poll"]
 
 
-HEAVY = ("scrapy", "twisted")
+HEAVY = ("scrapy", "twisted", "prometheus_client", "apprise")
 IMPORTED = """
 import sys
 from monitor.cli import main
@@ -262,7 +263,9 @@ print("\\n".join(sorted(m for m in sys.modules if m.split(".")[0] in {heavy!r}))
 
 
 @pytest.mark.parametrize("args", [["--help"], ["poll", "--once"], ["feeds"], ["check-config"]])
-def test_commands_that_do_not_crawl_never_import_scrapy_or_twisted(tmp_path, server, args):
+def test_commands_never_import_the_crawler_metrics_or_apprise_they_do_not_use(
+    tmp_path, server, args
+):
     server.routes["/feed.xml"] = rss([SWAP])
     config = one_feed(tmp_path, server.url("/feed.xml"))
     argv = args if args == ["--help"] else [*args, "--config", str(config)]
