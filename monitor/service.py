@@ -35,7 +35,7 @@ from monitor.schedule import (
 from monitor.sources.errors import SourceError
 from monitor.sources.feeds import FeedPoller, PollResult
 from monitor.sources.http import FetchLimits, Validators, build_client
-from monitor.store import FeedState, Store, utcnow
+from monitor.store import FeedPoll, FeedState, Store, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -135,48 +135,55 @@ class Service:
     async def poll_feed(self, feed: FeedConfig) -> IngestReport | None:
         """Fetch, parse, ingest one feed and schedule its next poll; a failure is recorded on
         the source with its reason, never raised."""
-        state = self.store.feed_state(feed.name, feed.url)
+        report, outcome = await self._poll(feed, self.store.feed_state(feed.name, feed.url))
+        self.store.record_feed_polls([outcome])
+        return report
+
+    async def _poll(
+        self, feed: FeedConfig, state: FeedState
+    ) -> tuple[IngestReport | None, FeedPoll]:
+        """One poll of a feed from its saved state: the ingest report (None: it failed) and
+        what to record on the source, after the articles it stored."""
         validators = Validators(state.etag, state.last_modified)
         try:
             result = await self.feeds.poll(feed.url, feed.name, validators, state.body_hash)
         except FetchError as exc:
-            self._record_failure(feed, state, exc)
             record_pass("feed", feed.name, None)
-            return None
+            return None, self._failed_poll(feed, state, exc)
         articles, analyses = result.articles, result.analyses
         if feed.full_text and articles:
             # Page text changes what the worker classified: the pipeline analyses anew.
             articles, analyses = await self.complete_from_pages(articles), None
         report = await self.batcher.ingest(articles, analyses) if articles else IngestReport()
-        self._record_poll(feed, state, result, report)
         record_pass("feed", feed.name, report)
-        if result.status != "new":
+        if result.status == "new":
+            log.info(
+                "feed %s: %d entries, %d new, %d matched, %d alerts",
+                feed.name,
+                report.seen,
+                report.new,
+                report.matched,
+                report.alerts,
+                extra=event_fields("poll", kind="feed", source=feed.name, **report.counts()),
+            )
+        else:
             log.debug("feed %s: %s", feed.name, result.status)
-            return report
-        log.info(
-            "feed %s: %d entries, %d new, %d matched, %d alerts",
-            feed.name,
-            report.seen,
-            report.new,
-            report.matched,
-            report.alerts,
-            extra=event_fields("poll", kind="feed", source=feed.name, **report.counts()),
-        )
-        return report
+        return report, self._good_poll(feed, state, result, report)
 
-    def _record_poll(
+    def _good_poll(
         self, feed: FeedConfig, state: FeedState, result: PollResult, report: IngestReport
-    ) -> None:
+    ) -> FeedPoll:
         now = utcnow()
         weekly = state.weekly_entries
         if result.status == "new":
             weekly = weekly_entries((a.published for a in result.articles), now)
         interval = adaptive_interval(policy_for(self.config, feed), weekly)
         interval = jittered(with_hints(interval, result.hints))
-        self.store.record_feed_poll(
+        return FeedPoll(
             feed.name,
             feed.url,
             result.status,
+            now,
             now + interval,
             new_articles=report.new,
             etag=result.fetched.validators.etag,
@@ -185,12 +192,11 @@ class Service:
             weekly_entries=weekly,
         )
 
-    def _record_failure(self, feed: FeedConfig, state: FeedState, exc: FetchError) -> None:
+    def _failed_poll(self, feed: FeedConfig, state: FeedState, exc: FetchError) -> FeedPoll:
         kind = exc.kind if isinstance(exc, SourceError) else "fetch"
         retry_after = exc.retry_after if isinstance(exc, SourceError) else None
         failures = state.consecutive_failures + 1
         interval = backoff_interval(policy_for(self.config, feed), failures, retry_after)
-        self.store.record_feed_failure(feed.name, str(exc), kind, utcnow() + jittered(interval))
         log.warning(
             "feed %s failed (%s): %s",
             feed.name,
@@ -199,6 +205,16 @@ class Service:
             extra=event_fields(
                 "poll", kind="feed", source=feed.name, error=str(exc), error_kind=kind
             ),
+        )
+        now = utcnow()
+        return FeedPoll(
+            feed.name,
+            feed.url,
+            "failed",
+            now,
+            now + jittered(interval),
+            error=str(exc),
+            error_kind=kind,
         )
 
     def next_poll(self, feed: FeedConfig) -> datetime | None:
@@ -266,8 +282,29 @@ class Service:
         )
 
     async def poll_all(self) -> PassReport:
-        """One pass over every configured feed, concurrently (bounded)."""
-        results = await asyncio.gather(*(self.poll_feed(f) for f in self.config.feeds))
+        """One pass over every configured feed, concurrently (bounded).
+
+        The feeds' states are read in one query. A poll that brought a new document is
+        recorded at once, right after its articles; the rest (not modified, unchanged, failed),
+        which stored nothing, are recorded together in one transaction when the pass ends. A
+        crash before that loses only their poll times, so they are polled again.
+        """
+        feeds = self.config.feeds
+        states = self.store.feed_states([(f.name, f.url) for f in feeds])
+        stored_nothing: list[FeedPoll] = []
+
+        async def poll_one(feed: FeedConfig) -> IngestReport | None:
+            report, outcome = await self._poll(feed, states[feed.name])
+            if outcome.status == "new":
+                self.store.record_feed_polls([outcome])
+            else:
+                stored_nothing.append(outcome)
+            return report
+
+        try:
+            results = await asyncio.gather(*(poll_one(f) for f in feeds))
+        finally:
+            self.store.record_feed_polls(stored_nothing)
         total = IngestReport()
         for r in results:
             if r is not None:

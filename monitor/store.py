@@ -70,6 +70,26 @@ class FeedState:
 
 
 @dataclass(frozen=True)
+class FeedPoll:
+    """One poll of a feed as its ``sources`` row records it: a good poll (``new``,
+    ``unchanged``, ``not modified``) with the validators to send next time, or a failure
+    (``error`` set) with its kind."""
+
+    name: str
+    url: str
+    status: str
+    polled_at: datetime
+    next_poll: datetime
+    new_articles: int = 0
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    weekly_entries: float | None = None
+    error: str | None = None
+    error_kind: str | None = None
+
+
+@dataclass(frozen=True)
 class StoryCandidate:
     """A stored article that a new copy might belong with, and the story it belongs to."""
 
@@ -493,67 +513,40 @@ class Store:
 
     def feed_state(self, name: str, url: str) -> FeedState:
         """The feed's saved state; validators and hash only while they belong to ``url``."""
-        row = self.db.execute(
-            "SELECT etag, last_modified, validated_url, body_hash, weekly_entries,"
-            " consecutive_failures, next_poll FROM sources WHERE name = ?",
-            [name],
-        ).fetchone()
-        if row is None:
-            return FeedState()
-        etag, modified, validated, body_hash, weekly, failures, next_poll = row
-        same = validated == url
-        return FeedState(
-            etag if same else None,
-            modified if same else None,
-            body_hash if same else None,
-            weekly,
-            failures or 0,
-            datetime.fromisoformat(next_poll) if next_poll else None,
-        )
+        return self.feed_states([(name, url)])[name]
 
-    def record_feed_poll(
-        self,
-        name: str,
-        url: str,
-        status: str,
-        next_poll: datetime,
-        new_articles: int = 0,
-        etag: str | None = None,
-        last_modified: str | None = None,
-        body_hash: str | None = None,
-        weekly_entries: float | None = None,
-    ) -> None:
-        """A good poll (new, unchanged or not modified): failures reset, next poll set."""
-        now = now_iso()
-        self.db.execute(
-            "UPDATE sources SET last_success = ?, last_polled = ?, consecutive_failures = 0,"
-            " next_poll = ?, poll_interval = ?, articles_total = articles_total + ?,"
-            " last_status = ?, etag = ?, last_modified = ?, validated_url = ?, body_hash = ?,"
-            " weekly_entries = ? WHERE name = ?",
-            [
-                now,
-                now,
-                iso(next_poll),
-                round((next_poll - utcnow()).total_seconds(), 1),
-                new_articles,
-                status,
-                etag,
-                last_modified,
-                url,
-                body_hash,
-                weekly_entries,
-                name,
-            ],
+    def feed_states(self, feeds: list[tuple[str, str]]) -> dict[str, FeedState]:
+        """``feed_state`` of many (name, url) feeds in one query, by name."""
+        rows = self.db.execute(
+            "SELECT name, etag, last_modified, validated_url, body_hash, weekly_entries,"
+            " consecutive_failures, next_poll FROM sources"
+            " WHERE name IN (SELECT value FROM json_each(?))",
+            [json.dumps([name for name, _ in feeds])],
         )
+        saved = {row[0]: row[1:] for row in rows}
+        return {name: _feed_state(saved.get(name), url) for name, url in feeds}
 
-    def record_feed_failure(self, name: str, error: str, kind: str, next_poll: datetime) -> None:
-        """A failed poll: the reason and its kind for the operator, and when to try again."""
-        self.record_failure(name, error, next_poll)
-        self.db.execute(
-            "UPDATE sources SET last_status = 'failed', last_error_kind = ?, poll_interval = ?"
-            " WHERE name = ?",
-            [kind, round((next_poll - utcnow()).total_seconds(), 1), name],
-        )
+    def record_feed_polls(self, polls: list[FeedPoll]) -> None:
+        """Good polls reset the failures and keep the validators; failures count up and keep
+        the reason. All in one transaction, each with the time it was polled."""
+        good = [p for p in polls if p.error is None]
+        failed = [p for p in polls if p.error is not None]
+        with self.atomic():
+            self.db.conn.executemany(
+                "UPDATE sources SET last_success = :polled_at, last_polled = :polled_at,"
+                " consecutive_failures = 0, next_poll = :next_poll, poll_interval = :interval,"
+                " articles_total = articles_total + :new_articles, last_status = :status,"
+                " etag = :etag, last_modified = :last_modified, validated_url = :url,"
+                " body_hash = :body_hash, weekly_entries = :weekly_entries WHERE name = :name",
+                [_poll_params(p) for p in good],
+            )
+            self.db.conn.executemany(
+                "UPDATE sources SET last_error = :error, last_error_at = :polled_at,"
+                " last_polled = :polled_at, consecutive_failures = consecutive_failures + 1,"
+                " next_poll = :next_poll, poll_interval = :interval, last_status = 'failed',"
+                " last_error_kind = :error_kind WHERE name = :name",
+                [_poll_params(p) for p in failed],
+            )
 
     def source_rows(self) -> list[dict[str, Any]]:
         return list(self.db.query("SELECT * FROM sources ORDER BY name"))
@@ -924,6 +917,31 @@ _STORY_SOURCES_VIEW = (
     " WHERE story_id = s.id ORDER BY source)) AS reported_by, max(g.seen_at) AS last_seen"
     " FROM stories s JOIN story_sightings g ON g.story_id = s.id GROUP BY s.id"
 )
+
+
+def _feed_state(row: tuple[Any, ...] | None, url: str) -> FeedState:
+    if row is None:
+        return FeedState()
+    etag, modified, validated, body_hash, weekly, failures, next_poll = row
+    same = validated == url
+    return FeedState(
+        etag if same else None,
+        modified if same else None,
+        body_hash if same else None,
+        weekly,
+        failures or 0,
+        datetime.fromisoformat(next_poll) if next_poll else None,
+    )
+
+
+def _poll_params(poll: FeedPoll) -> dict[str, Any]:
+    return {
+        **vars(poll),
+        "error": poll.error and poll.error[:1000],
+        "polled_at": iso(poll.polled_at),
+        "next_poll": iso(poll.next_poll),
+        "interval": round((poll.next_poll - poll.polled_at).total_seconds(), 1),
+    }
 
 
 def _candidate_select(via: str, article_id: str) -> str:

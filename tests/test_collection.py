@@ -1,5 +1,5 @@
 """Polling at scale: conditional GET, unchanged bodies, server hints, adaptive intervals,
-backoff, politeness, ``monitor feeds``, and a start-up that never loads
+backoff, politeness, batched state writes, ``monitor feeds``, and a start-up that never loads
 the crawler, the metrics endpoint or apprise."""
 
 from __future__ import annotations
@@ -222,6 +222,75 @@ def test_not_modified_answers_leave_the_connection_open_for_the_next_feed(tmp_pa
     again = server.requests[first_pass:]
     assert [r.headers.get("If-None-Match") for r in again] == ['"v1"'] * 5
     assert len({r.client_port for r in again}) == 1
+
+
+def test_a_pass_records_its_unchanged_and_failed_feeds_in_one_transaction(tmp_path, server):
+    def etagged(request: Request) -> tuple[int, dict[str, str], bytes]:
+        if request.headers.get("If-None-Match") == '"v1"':
+            return 304, {"ETag": '"v1"'}, b""
+        return 200, {"Content-Type": "application/rss+xml", "ETag": '"v1"'}, rss([SWAP])
+
+    server.routes["/etagged.xml"] = etagged
+    server.routes["/same.xml"] = rss([SWAP])  # no validators: the same body every time
+    feeds = {"etagged": "/etagged.xml", "same": "/same.xml", "gone": "/gone.xml"}
+    listed = ", ".join(f'{{name: {n}, url: "{server.url(p)}"}}' for n, p in feeds.items())
+    config = write_config(tmp_path, f"feeds: [{listed}]")
+    poll_once(config)
+    commits: list[str] = []
+
+    async def second_pass() -> None:
+        async with Service(load_config(config)) as service:
+            service.store.db.conn.set_trace_callback(
+                lambda sql: commits.append(sql) if sql.strip().upper() == "COMMIT" else None
+            )
+            await service.poll_all()
+
+    asyncio.run(second_pass())
+
+    assert len(commits) == 1
+    statuses = {name: source(config, name) for name in feeds}
+    assert statuses["etagged"]["last_status"] == "not modified"
+    assert statuses["same"]["last_status"] == "unchanged"
+    assert statuses["gone"]["last_status"] == "failed"
+    assert statuses["gone"]["consecutive_failures"] == 2
+
+
+def test_a_feed_that_stored_articles_is_recorded_before_the_pass_ends(tmp_path, server):
+    release = threading.Event()
+
+    def stalled(request: Request) -> bytes:
+        release.wait(20)
+        return rss([SWAP])
+
+    server.routes["/fresh.xml"] = rss(fresh_items(3, timedelta(hours=1)))
+    server.routes["/stalled.xml"] = stalled
+    config = write_config(
+        tmp_path,
+        f"""
+feeds:
+  - {{name: fresh, url: "{server.url("/fresh.xml")}"}}
+  - {{name: stalled, url: "{server.url("/stalled.xml")}"}}
+""",
+    )
+    seen_mid_pass: dict[str, Any] = {}
+
+    async def watched_pass() -> None:
+        async with Service(load_config(config)) as service:
+            poll = asyncio.create_task(service.poll_all())
+            for _ in range(400):
+                if source(config, "fresh")["last_status"] is not None:
+                    break
+                await asyncio.sleep(0.05)
+            seen_mid_pass.update(fresh=source(config, "fresh"), stalled=source(config, "stalled"))
+            release.set()
+            await poll
+
+    asyncio.run(watched_pass())
+
+    fresh, stalled = seen_mid_pass["fresh"], seen_mid_pass["stalled"]
+    assert fresh["last_status"] == "new" and fresh["articles_total"] == 3
+    assert stalled["last_status"] is None  # still in flight
+    assert source(config, "stalled")["last_status"] == "new"
 
 
 def test_feeds_command_shows_health_error_and_next_poll(tmp_path, server):
