@@ -59,6 +59,13 @@ def fresh_items(count: int, every: timedelta) -> list[dict[str, str]]:
     ]
 
 
+def etagged_swap(request: Request) -> tuple[int, dict[str, str], bytes]:
+    """A feed with ETag "v1" that answers 304 when it is sent back."""
+    if request.headers.get("If-None-Match") == '"v1"':
+        return 304, {"ETag": '"v1"'}, b""
+    return 200, {"Content-Type": "application/rss+xml", "ETag": '"v1"'}, rss([SWAP])
+
+
 def one_feed(tmp_path: Path, url: str, extra: str = "") -> Path:
     return write_config(tmp_path, f'feeds: [{{name: f, url: "{url}"{extra}}}]')
 
@@ -205,13 +212,8 @@ def test_per_host_limit_and_user_agent(tmp_path, server):
 
 
 def test_not_modified_answers_leave_the_connection_open_for_the_next_feed(tmp_path, server):
-    def etagged(request: Request) -> tuple[int, dict[str, str], bytes]:
-        if request.headers.get("If-None-Match") == '"v1"':
-            return 304, {"ETag": '"v1"'}, b""
-        return 200, {"Content-Type": "application/rss+xml", "ETag": '"v1"'}, rss([SWAP])
-
     for i in range(5):
-        server.routes[f"/feed{i}.xml"] = etagged
+        server.routes[f"/feed{i}.xml"] = etagged_swap
     feeds = ", ".join(f'{{name: f{i}, url: "{server.url(f"/feed{i}.xml")}"}}' for i in range(5))
     config = write_config(tmp_path, f"fetch: {{per_host: 1}}\nfeeds: [{feeds}]")
     poll_once(config)
@@ -225,12 +227,7 @@ def test_not_modified_answers_leave_the_connection_open_for_the_next_feed(tmp_pa
 
 
 def test_a_pass_records_its_unchanged_and_failed_feeds_in_one_transaction(tmp_path, server):
-    def etagged(request: Request) -> tuple[int, dict[str, str], bytes]:
-        if request.headers.get("If-None-Match") == '"v1"':
-            return 304, {"ETag": '"v1"'}, b""
-        return 200, {"Content-Type": "application/rss+xml", "ETag": '"v1"'}, rss([SWAP])
-
-    server.routes["/etagged.xml"] = etagged
+    server.routes["/etagged.xml"] = etagged_swap
     server.routes["/same.xml"] = rss([SWAP])  # no validators: the same body every time
     feeds = {"etagged": "/etagged.xml", "same": "/same.xml", "gone": "/gone.xml"}
     listed = ", ".join(f'{{name: {n}, url: "{server.url(p)}"}}' for n, p in feeds.items())
