@@ -15,9 +15,8 @@ from collections.abc import Callable, Sequence
 
 from monitor.analysis import Analysis
 from monitor.models import Article
-from monitor.pipeline import IngestReport
+from monitor.pipeline import Batch, IngestReport
 
-Batch = tuple[Sequence[Article], Sequence[Analysis] | None]
 IngestMany = Callable[[Sequence[Batch]], list[IngestReport | Exception]]
 
 # Articles per transaction at most: a long write holds the event loop (and every fetch) up.
@@ -34,12 +33,16 @@ class IngestBatcher:
         self._scheduled = False
 
     async def ingest(
-        self, articles: Sequence[Article], analyses: Sequence[Analysis] | None = None
+        self,
+        articles: Sequence[Article],
+        analyses: Sequence[Analysis] | None = None,
+        then: Callable[[IngestReport], None] | None = None,
     ) -> IngestReport:
-        """Store one source's articles; returns once they are committed."""
+        """Store one source's articles (and run ``then`` with the report in the same
+        transaction); returns once they are committed."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[IngestReport] = loop.create_future()
-        self._pending.append(((articles, analyses), future))
+        self._pending.append(((articles, analyses, then), future))
         if not self._scheduled:
             self._scheduled = True
             loop.call_soon(self._write)

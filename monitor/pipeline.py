@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -46,6 +46,11 @@ class IngestReport:
             "matched": self.matched,
             "alerts": self.alerts,
         }
+
+
+# One source's articles, their analyses (None: analyse here), and what to do in the same
+# transaction once they are stored.
+Batch = tuple[Sequence[Article], Sequence[Analysis] | None, Callable[[IngestReport], None] | None]
 
 
 @dataclass
@@ -99,21 +104,25 @@ class Pipeline:
                     self._seen_elsewhere(stored, article, report)
         return report
 
-    def ingest_many(
-        self, batches: Sequence[tuple[Sequence[Article], Sequence[Analysis] | None]]
-    ) -> list[IngestReport | Exception]:
+    def ingest_many(self, batches: Sequence[Batch]) -> list[IngestReport | Exception]:
         """Several sources' batches in one transaction (one commit is much cheaper than many).
 
-        Each batch is a savepoint of its own: one that fails is rolled back alone and its
-        error returned in its place, while the others are stored."""
+        Each batch is a savepoint of its own, together with its ``then`` (what the source
+        records about the poll that brought it, given the report): a batch that fails is
+        rolled back alone and its error returned in its place, while the others are stored."""
         reports: list[IngestReport | Exception] = []
         with self.store.atomic():
-            for articles, analyses in batches:
+            for articles, analyses, then in batches:
                 try:
-                    reports.append(self.ingest(articles, analyses))
+                    with self.store.atomic():
+                        report = self.ingest(articles, analyses)
+                        if then is not None:
+                            then(report)
                 except Exception as exc:  # noqa: BLE001 - the caller records it on its source
                     log.exception("ingest failed for a batch of %d articles", len(articles))
                     reports.append(exc)
+                else:
+                    reports.append(report)
         return reports
 
     def _analyze(self, article: Article) -> Analysis:

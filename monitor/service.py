@@ -136,14 +136,16 @@ class Service:
         """Fetch, parse, ingest one feed and schedule its next poll; a failure is recorded on
         the source with its reason, never raised."""
         report, outcome = await self._poll(feed, self.store.feed_state(feed.name, feed.url))
-        self.store.record_feed_polls([outcome])
+        if outcome is not None:
+            self.store.record_feed_polls([outcome])
         return report
 
     async def _poll(
         self, feed: FeedConfig, state: FeedState
-    ) -> tuple[IngestReport | None, FeedPoll]:
+    ) -> tuple[IngestReport | None, FeedPoll | None]:
         """One poll of a feed from its saved state: the ingest report (None: it failed) and
-        what to record on the source, after the articles it stored."""
+        what to record on the source. A poll that brought articles is recorded with them, in
+        their transaction (then None is returned in its place)."""
         validators = Validators(state.etag, state.last_modified)
         try:
             result = await self.feeds.poll(feed.url, feed.name, validators, state.body_hash)
@@ -154,7 +156,16 @@ class Service:
         if feed.full_text and articles:
             # Page text changes what the worker classified: the pipeline analyses anew.
             articles, analyses = await self.complete_from_pages(articles), None
-        report = await self.batcher.ingest(articles, analyses) if articles else IngestReport()
+        recorded = False
+
+        def record(report: IngestReport) -> None:
+            nonlocal recorded
+            self.store.record_feed_polls([self._good_poll(feed, state, result, report)])
+            recorded = True
+
+        report = (
+            await self.batcher.ingest(articles, analyses, record) if articles else IngestReport()
+        )
         record_pass("feed", feed.name, report)
         if result.status == "new":
             log.info(
@@ -168,7 +179,7 @@ class Service:
             )
         else:
             log.debug("feed %s: %s", feed.name, result.status)
-        return report, self._good_poll(feed, state, result, report)
+        return report, None if recorded else self._good_poll(feed, state, result, report)
 
     def _good_poll(
         self, feed: FeedConfig, state: FeedState, result: PollResult, report: IngestReport
@@ -284,10 +295,10 @@ class Service:
     async def poll_all(self) -> PassReport:
         """One pass over every configured feed, concurrently (bounded).
 
-        The feeds' states are read in one query. A poll that brought a new document is
-        recorded at once, right after its articles; the rest (not modified, unchanged, failed),
-        which stored nothing, are recorded together in one transaction when the pass ends. A
-        crash before that loses only their poll times, so they are polled again.
+        The feeds' states are read in one query. A poll that brought articles is recorded in
+        the transaction that stores them; the rest (not modified, unchanged, failed), which
+        stored nothing, are recorded together in one transaction when the pass ends. A crash
+        before that loses only their poll times, so they are polled again.
         """
         feeds = self.config.feeds
         states = self.store.feed_states([(f.name, f.url) for f in feeds])
@@ -295,9 +306,7 @@ class Service:
 
         async def poll_one(feed: FeedConfig) -> IngestReport | None:
             report, outcome = await self._poll(feed, states[feed.name])
-            if outcome.status == "new":
-                self.store.record_feed_polls([outcome])
-            else:
+            if outcome is not None:
                 stored_nothing.append(outcome)
             return report
 

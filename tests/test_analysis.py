@@ -195,7 +195,11 @@ def test_one_failing_batch_is_rolled_back_alone(tmp_path):
     broken = [*_articles("broken", 1), Article(url=None, title="no url", source="broken")]  # type: ignore[arg-type]
 
     reports = pipeline.ingest_many(
-        [(_articles("good", 3), None), (broken, None), (_articles("also-good", 2), None)]
+        [
+            (_articles("good", 3), None, None),
+            (broken, None, None),
+            (_articles("also-good", 2), None, None),
+        ]
     )
 
     assert [getattr(r, "new", None) for r in reports] == [3, None, 2]
