@@ -51,8 +51,13 @@ class Analyzer:
 
     @classmethod
     def for_rules(cls, topics: Mapping[str, TopicRules], similarity: float) -> Analyzer:
+        """The recipe for validated rules; this process's classifier is made from them as
+        they are (the workers rebuild them from the JSON)."""
         rules = {name: rule.model_dump(mode="json") for name, rule in topics.items()}
-        return cls(json.dumps(rules), similarity)  # topic order is kept: alerts list it
+        analyzer = cls(json.dumps(rules), similarity)  # topic order is kept: alerts list it
+        if analyzer.digest not in _COMPILED:
+            _remember(analyzer.digest, Classifier(topics))
+        return analyzer
 
     @cached_property
     def classifier(self) -> Classifier:
@@ -63,10 +68,7 @@ class Analyzer:
                 name: TopicRules.model_validate(block)
                 for name, block in json.loads(self.rules_json).items()
             }
-            compiled = Classifier(rules)
-            while len(_COMPILED) >= _KEEP_COMPILED:
-                _COMPILED.pop(next(iter(_COMPILED)))
-            _COMPILED[self.digest] = compiled
+            compiled = _remember(self.digest, Classifier(rules))
         return compiled
 
     def __getstate__(self) -> dict[str, object]:
@@ -101,3 +103,10 @@ class Analyzer:
 
 
 _NO_MATCH = Classification(topics=[], scores={})
+
+
+def _remember(digest: str, classifier: Classifier) -> Classifier:
+    while len(_COMPILED) >= _KEEP_COMPILED:
+        _COMPILED.pop(next(iter(_COMPILED)))
+    _COMPILED[digest] = classifier
+    return classifier

@@ -21,7 +21,7 @@ import sqlite_utils
 from monitor.models import Article, Classification
 
 SCHEMA_VERSION = 6
-CACHE_KIB = 64 * 1024
+CACHE_KIB = 16 * 1024
 
 
 def utcnow() -> datetime:
@@ -139,8 +139,8 @@ class Store:
         self.db.execute("PRAGMA busy_timeout = 30000")
         self.db.enable_wal()
         self.db.execute("PRAGMA synchronous = NORMAL")
-        # The LSH band index takes random inserts: with SQLite's default 2 MB page cache,
-        # storing a busy pass reads the same pages from the OS again and again.
+        # Beyond SQLite's default 2 MB: the full-text index and the review's queries touch
+        # more pages than that on a log of some size.
         self.db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         self.db.execute("PRAGMA foreign_keys = ON")
         self._migrate()
