@@ -20,7 +20,7 @@ from monitor.pipeline import Batch, IngestReport
 IngestMany = Callable[[Sequence[Batch]], list[IngestReport | Exception]]
 
 # Articles per transaction at most: a long write holds the event loop (and every fetch) up.
-MAX_ARTICLES = 2000
+MAX_ARTICLES = 500
 
 
 class IngestBatcher:
