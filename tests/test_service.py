@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import pickle
 import signal
 import socket
 import subprocess
@@ -26,6 +27,8 @@ from conftest import (
     write_config,
 )
 from stories import SPORTS, SWAP
+
+from monitor.models import Article
 
 
 class NotifySocket:
@@ -342,22 +345,34 @@ def test_apply_swaps_rules_and_notifiers_and_diffs_jobs(tmp_path):
     )
     new = load_config(tmp_path / "new.yaml")
 
-    async def scenario() -> tuple[set[str], list[str], list[str], list[str]]:
+    async def scenario() -> tuple[set[str], list[str], list[str], list[str], list[str]]:
         daemon = Daemon(old)
         daemon.schedule()
         daemon.scheduler.start(paused=True)
         daemon.apply(new)
         jobs = {job.id for job in daemon.scheduler.get_jobs()}
         verdict = daemon.service.pipeline.classifier.classify(SWAP["title"], SWAP["description"])
+        # What the parse workers classify with: the recipe they are sent with each document.
+        analyzer = daemon.service.feeds.analyzer
+        assert analyzer is not None
+        worker = pickle.loads(pickle.dumps(analyzer)).classify(
+            Article(
+                url="https://x.example/a",
+                title=SWAP["title"],
+                source="b",
+                summary=SWAP["description"],
+            )
+        )
         notifiers = [n.name for n in daemon.service.pipeline.notifiers]
         outbox = list(daemon.service.outbox.notifiers)
         daemon.scheduler.shutdown(wait=False)
         await daemon.service.aclose()
-        return jobs, verdict.topics, notifiers, outbox
+        return jobs, verdict.topics, worker.topics, notifiers, outbox
 
-    jobs, topics, notifiers, outbox = asyncio.run(scenario())
+    jobs, topics, worker_topics, notifiers, outbox = asyncio.run(scenario())
 
     assert {j for j in jobs if j.startswith("feed:")} == {"feed:b", "feed:c"}  # a removed, c added
     assert "spider:site" in jobs  # a spider added by the reload is scheduled too
     assert topics == ["prisoner_swap"]  # the new rules classify, not the old ones
+    assert worker_topics == ["prisoner_swap"]  # in the parse workers too
     assert notifiers == ["ops"] and outbox == ["ops"]  # new alerts go to the new notifier
