@@ -13,7 +13,6 @@ from datetime import timedelta
 from monitor.analysis import Analysis
 from monitor.classify import Classifier
 from monitor.config import NotifierConfig, StoryConfig
-from monitor.dedupe import band_keys, fingerprint
 from monitor.models import Article, Classification, Entity
 from monitor.notify.payload import alert_id, build_payload
 from monitor.store import KnownArticle, Store
@@ -98,8 +97,7 @@ class Pipeline:
             for article in batch.values():
                 stored = known.get(article.url)
                 if stored is None:
-                    analysis = given.get(article.url) or self._analyze(article)
-                    self._ingest_new(article, analysis, report)
+                    self._ingest_new(article, given.get(article.url), report)
                 elif stored.source != article.source:
                     self._seen_elsewhere(stored, article, report)
         return report
@@ -125,22 +123,23 @@ class Pipeline:
                     reports.append(report)
         return reports
 
-    def _analyze(self, article: Article) -> Analysis:
-        fp = fingerprint(article)
-        bands = None
-        if fp.signature is not None:
-            bands = band_keys(fp.signature, self.story_config.similarity)
-        return Analysis(self.classifier.classify(article.title, article.body), fp, bands)
-
-    def _ingest_new(self, article: Article, analysis: Analysis, report: IngestReport) -> None:
-        placement = self.stories.place(article, analysis.fingerprint, analysis.bands)
+    def _ingest_new(
+        self, article: Article, analysis: Analysis | None, report: IngestReport
+    ) -> None:
+        if analysis is None:
+            placement = self.stories.place(article)
+        else:
+            placement = self.stories.place(article, analysis.fingerprint, analysis.bands)
         article_id = self.store.insert_article(article, story_id=placement.story_id)
         if article_id is None:
             return
         report.new += 1
         earlier = set() if placement.is_new else self._story_topics(placement.story_id)
         new_source = self.stories.remember(article_id, article, placement)
-        result = analysis.classification
+        if analysis is None:
+            result = self.classifier.classify(article.title, article.body)
+        else:
+            result = analysis.classification
         if result.topics:
             self.store.record_matches(article_id, result)
             report.matched += 1

@@ -90,9 +90,7 @@ class Stories:
 
         ``fp`` and ``bands`` are the article's fingerprint when it was taken already (in a
         parse worker); otherwise it is taken here."""
-        if fp is None:
-            fp = fingerprint(article)
-            bands = None
+        fp = fp or fingerprint(article)
         if bands is None and fp.signature is not None:
             bands = band_keys(fp.signature, self.config.similarity)
         when = self.anchor_time(article)
@@ -237,8 +235,9 @@ class Stories:
             return
         self._until_prune = PRUNE_EVERY
         pruned = self.store.prune_signatures(self.clock() - 2 * self.config.window)
-        if pruned and self._index is not None:
+        if not pruned:
+            return
+        if self._index is not None:
             oldest = self.store.oldest_signature()
             self._index.forget_below(oldest if oldest is not None else self._refreshed_to + 1)
-        if pruned:
-            log.info("stories: forgot the LSH bands of %d articles older than two windows", pruned)
+        log.info("stories: forgot the LSH bands of %d articles older than two windows", pruned)
