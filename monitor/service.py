@@ -163,9 +163,17 @@ class Service:
             self.store.record_feed_polls([self._good_poll(feed, state, result, report)])
             recorded = True
 
-        report = (
-            await self.batcher.ingest(articles, analyses, record) if articles else IngestReport()
-        )
+        try:
+            report = (
+                await self.batcher.ingest(articles, analyses, record)
+                if articles
+                else IngestReport()
+            )
+        except Exception as exc:  # a bug or the database: this feed's batch was rolled back
+            log.exception("feed %s: storing its articles failed", feed.name)
+            record_pass("feed", feed.name, None)
+            failure = SourceError(f"storing its articles failed: {exc}", "store")
+            return None, self._failed_poll(feed, state, failure)
         record_pass("feed", feed.name, report)
         if result.status == "new":
             log.info(

@@ -290,6 +290,41 @@ feeds:
     assert source(config, "stalled")["last_status"] == "new"
 
 
+def test_a_feed_whose_articles_cannot_be_stored_fails_alone(tmp_path, server, monkeypatch):
+    """A store failure (a bug, a full disk) for one feed is recorded on that feed; the other
+    feeds of the pass are stored and the pass ends normally."""
+    from monitor.pipeline import Pipeline
+
+    real_ingest = Pipeline.ingest
+
+    def ingest(self, articles, analyses=None):  # type: ignore[no-untyped-def]
+        if any(a.source == "bad" for a in articles):
+            raise OSError("disk I/O error")  # what cannot be made to happen for real here
+        return real_ingest(self, articles, analyses)
+
+    monkeypatch.setattr(Pipeline, "ingest", ingest)
+    server.routes["/good.xml"] = rss(fresh_items(3, timedelta(hours=1)))
+    server.routes["/bad.xml"] = rss([SWAP])
+    config = write_config(
+        tmp_path,
+        f"""
+feeds:
+  - {{name: good, url: "{server.url("/good.xml")}"}}
+  - {{name: bad, url: "{server.url("/bad.xml")}"}}
+""",
+    )
+
+    async def one_pass() -> tuple[int, int]:
+        async with Service(load_config(config)) as service:
+            report = await service.poll_all()
+        return report.failed, report.ingest.new
+
+    assert asyncio.run(one_pass()) == (1, 3)
+    bad, good = source(config, "bad"), source(config, "good")
+    assert bad["last_error_kind"] == "store" and "disk I/O error" in bad["last_error"]
+    assert good["last_status"] == "new" and good["articles_total"] == 3
+
+
 def test_feeds_command_shows_health_error_and_next_poll(tmp_path, server):
     server.routes["/good.xml"] = rss([SWAP])
     config = write_config(
