@@ -15,12 +15,14 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from monitor.classify import Classifier, TopicRules
-from monitor.dedupe import Fingerprint, band_matrix, fingerprints
+from monitor.classify.rules import TopicRules
 from monitor.models import Article, Classification
+
+if TYPE_CHECKING:
+    from monitor.classify import Classifier
+    from monitor.dedupe import Fingerprint
 
 # Classifiers compiled in this process, by recipe digest: the current rules and, for the
 # moment a reload takes effect, the previous ones.
@@ -55,16 +57,18 @@ class Analyzer:
         they are (the workers rebuild them from the JSON)."""
         rules = {name: rule.model_dump(mode="json") for name, rule in topics.items()}
         analyzer = cls(json.dumps(rules), similarity)  # topic order is kept: alerts list it
-        if analyzer.digest not in _COMPILED:
-            _remember(analyzer.digest, Classifier(topics))
+        object.__setattr__(analyzer, "_validated", dict(topics))
         return analyzer
 
     @cached_property
     def classifier(self) -> Classifier:
-        """This process's classifier for the recipe (compiled on first use)."""
+        """This process's classifier for the recipe (made on first use: a poll in which
+        nothing changed never imports or builds it)."""
+        from monitor.classify import Classifier
+
         compiled = _COMPILED.get(self.digest)
         if compiled is None:
-            rules = {
+            rules = getattr(self, "_validated", None) or {
                 name: TopicRules.model_validate(block)
                 for name, block in json.loads(self.rules_json).items()
             }
@@ -93,6 +97,10 @@ class Analyzer:
     def analyze_all(self, articles: Sequence[Article]) -> list[Analysis]:
         """Verdicts and fingerprints of a feed's articles (signatures and bands in one numpy
         pass for all of them)."""
+        import numpy as np
+
+        from monitor.dedupe import band_matrix, fingerprints
+
         fps = fingerprints(articles)
         signed = [fp.signature for fp in fps if fp.signature is not None]
         keys = iter(band_matrix(np.stack(signed), self.similarity).tolist() if signed else [])

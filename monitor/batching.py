@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-from monitor.analysis import Analysis
-from monitor.models import Article
-from monitor.pipeline import Batch, IngestReport
+from monitor.models import Article, IngestReport
 
-IngestMany = Callable[[Sequence[Batch]], list[IngestReport | Exception]]
+if TYPE_CHECKING:
+    from monitor.analysis import Analysis
+    from monitor.pipeline import Batch
+
+    IngestMany = Callable[[Sequence[Batch]], list[IngestReport | Exception]]
 
 # Articles per transaction at most: a long write holds the event loop (and every fetch) up.
 MAX_ARTICLES = 500

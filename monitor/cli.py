@@ -226,7 +226,7 @@ def cmd_crawl(args: argparse.Namespace) -> int:
     if not chosen:
         print("no spiders are configured")
         return 0
-    from monitor.pipeline import IngestReport
+    from monitor.models import IngestReport
     from monitor.service import Service
 
     async def once() -> int:

@@ -28,7 +28,7 @@ from monitor.errors import ConfigError
 from monitor.housekeeping import run_housekeeping
 from monitor.logging import event_fields
 from monitor.metrics import record_delivery, record_latencies, record_outbox, serve_metrics
-from monitor.pipeline import IngestReport
+from monitor.models import IngestReport
 from monitor.schedule import policy_for
 from monitor.service import Service
 from monitor.store import utcnow

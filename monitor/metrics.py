@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from monitor.pipeline import IngestReport
+    from monitor.models import IngestReport
 
 log = logging.getLogger(__name__)
 

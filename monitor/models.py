@@ -89,3 +89,29 @@ class Classification:
             "entities": [e.as_dict() for e in self.entities],
             "why": self.why,
         }
+
+
+@dataclass
+class IngestReport:
+    """Counts from one batch of articles."""
+
+    seen: int = 0
+    new: int = 0
+    matched: int = 0
+    alerts: int = 0
+
+    def __iadd__(self, other: IngestReport) -> IngestReport:
+        self.seen += other.seen
+        self.new += other.new
+        self.matched += other.matched
+        self.alerts += other.alerts
+        return self
+
+    def counts(self) -> dict[str, int]:
+        """The counts as structured log fields (``entries`` is what the source delivered)."""
+        return {
+            "entries": self.seen,
+            "new": self.new,
+            "matched": self.matched,
+            "alerts": self.alerts,
+        }

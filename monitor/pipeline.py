@@ -13,38 +13,12 @@ from datetime import timedelta
 from monitor.analysis import Analysis
 from monitor.classify import Classifier
 from monitor.config import NotifierConfig, StoryConfig
-from monitor.models import Article, Classification, Entity
+from monitor.models import Article, Classification, Entity, IngestReport
 from monitor.notify.payload import alert_id, build_payload
 from monitor.store import KnownArticle, Store
 from monitor.stories import Placement, Stories
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class IngestReport:
-    """Counts from one batch of articles."""
-
-    seen: int = 0
-    new: int = 0
-    matched: int = 0
-    alerts: int = 0
-
-    def __iadd__(self, other: IngestReport) -> IngestReport:
-        self.seen += other.seen
-        self.new += other.new
-        self.matched += other.matched
-        self.alerts += other.alerts
-        return self
-
-    def counts(self) -> dict[str, int]:
-        """The counts as structured log fields (``entries`` is what the source delivered)."""
-        return {
-            "entries": self.seen,
-            "new": self.new,
-            "matched": self.matched,
-            "alerts": self.alerts,
-        }
 
 
 # One source's articles, their analyses (None: analyse here), and what to do in the same

@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -20,10 +21,9 @@ from monitor.config import Config, FeedConfig, SpiderConfig
 from monitor.errors import FetchError
 from monitor.logging import event_fields
 from monitor.metrics import record_pass
-from monitor.models import Article
+from monitor.models import Article, IngestReport
 from monitor.notify import build_notifier
 from monitor.notify.outbox import DeliveryReport, Outbox
-from monitor.pipeline import IngestReport, Pipeline
 from monitor.schedule import (
     adaptive_interval,
     backoff_interval,
@@ -36,6 +36,9 @@ from monitor.sources.errors import SourceError
 from monitor.sources.feeds import FeedPoller, PollResult
 from monitor.sources.http import FetchLimits, Validators, build_client
 from monitor.store import FeedPoll, FeedState, Store, utcnow
+
+if TYPE_CHECKING:
+    from monitor.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 
@@ -79,15 +82,14 @@ class Service:
         self.store = Store(config.database)
         # The rules travel to the parse workers, which classify and fingerprint what they
         # parse; this process compiles them only when it classifies something itself.
-        analyzer = Analyzer.for_rules(config.topics, config.stories.similarity)
-        self.classifier = analyzer.classifier
-        self.pipeline = Pipeline(self.store, self.classifier, config.notifiers, config.stories)
+        self.analyzer = Analyzer.for_rules(config.topics, config.stories.similarity)
+        self._pipeline: Pipeline | None = None  # made on first use (see ``pipeline``)
         self.batcher = IngestBatcher(lambda batches: self.pipeline.ingest_many(batches))
         self.notifiers = {n.name: build_notifier(n) for n in config.enabled_notifiers}
         limits = fetch_limits(config)
         self.client: httpx.AsyncClient = build_client(config.user_agent, config.concurrency, limits)
         self.feeds = FeedPoller(self.client, limits, config.fetch.per_host, config.concurrency)
-        self.feeds.analyzer = analyzer
+        self.feeds.analyzer = self.analyzer
         self.outbox = Outbox(self.store, self.notifiers, self.client)
         self.store.sync_sources(
             [(f.name, "feed", f.url) for f in config.feeds]
@@ -99,6 +101,8 @@ class Service:
 
         Everything new is built before anything is swapped, so a failure leaves the old parts.
         """
+        from monitor.pipeline import Pipeline
+
         analyzer = Analyzer.for_rules(config.topics, config.stories.similarity)
         classifier = analyzer.classifier.compile()
         notifiers = {n.name: build_notifier(n) for n in config.enabled_notifiers}
@@ -107,14 +111,22 @@ class Service:
             [(f.name, "feed", f.url) for f in config.feeds]
             + [(s.name, "spider", s.url) for s in config.spiders]
         )
-        self.config, self.classifier, self.pipeline, self.notifiers = (
-            config,
-            classifier,
-            pipeline,
-            notifiers,
-        )
+        self.config, self._pipeline, self.notifiers = config, pipeline, notifiers
+        self.analyzer = analyzer
         self.feeds.analyzer = analyzer
         self.outbox.notifiers = notifiers  # the outbox keeps its pauses across a reload
+
+    @property
+    def pipeline(self) -> Pipeline:
+        """The pipeline, made when first needed: a pass in which nothing changed stores
+        nothing, and does not pay for the classifier, the story index or their imports."""
+        if self._pipeline is None:
+            from monitor.pipeline import Pipeline
+
+            self._pipeline = Pipeline(
+                self.store, self.analyzer.classifier, self.config.notifiers, self.config.stories
+            )
+        return self._pipeline
 
     async def __aenter__(self) -> Service:
         return self

@@ -4,84 +4,31 @@ Rules (``monitor.classify.rules``) are compiled once into a single Aho-Corasick 
 terms; entities come from a process-wide recognizer built from packaged data
 (``monitor.classify.entities``). ``classify`` folds the text once, finds every term and entity
 in two passes, and scores each topic from those hits (``monitor.classify.scoring``).
+
+The package's names are loaded on first use: the config needs only the rule models
+(``monitor.classify.rules``), and a command that classifies nothing (a poll in which nothing
+changed) should not pay for the entity tables and the matcher.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from functools import cached_property, lru_cache
-from importlib import resources
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
-from monitor import safe_yaml
-from monitor.classify.entities import EntityRecognizer, default_recognizer, unique_entities
-from monitor.classify.matcher import TermIndex
-from monitor.classify.rules import TopicRules
-from monitor.classify.scoring import CompiledTopic, Document
-from monitor.classify.text import normalize
-from monitor.models import Classification
+if TYPE_CHECKING:
+    from monitor.classify.classifier import Classifier, default_rules
+    from monitor.classify.rules import TopicRules
 
 __all__ = ["Classifier", "TopicRules", "default_rules"]
 
-
-class Classifier:
-    """Decides which topics an article belongs to, with scores, entities and reasons."""
-
-    def __init__(
-        self, topics: Mapping[str, TopicRules], recognizer: EntityRecognizer | None = None
-    ) -> None:
-        self._rules = dict(topics)
-        self._given_recognizer = recognizer
-
-    @cached_property
-    def _compiled(self) -> tuple[EntityRecognizer, TermIndex, dict[str, CompiledTopic]]:
-        """The recognizer, automaton and compiled topics, built on first use: a pass in which
-        nothing changed (most of them) never pays for them."""
-        recognizer = self._given_recognizer or default_recognizer()
-        index = TermIndex(recognizer.table)
-        topics = {name: CompiledTopic(rules, index) for name, rules in self._rules.items()}
-        index.build()
-        return recognizer, index, topics
-
-    def compile(self) -> Classifier:
-        """Build everything now (to find a problem in the rules before they are used)."""
-        _ = self._compiled
-        return self
-
-    @property
-    def topic_names(self) -> list[str]:
-        return list(self._rules)
-
-    def classify(self, title: str, text: str) -> Classification:
-        """Score every topic for one article; pure and deterministic.
-
-        The article is normalised and lower-cased once, read once by the shared automaton
-        (rule terms and entity names), and then each topic is scored from those hits."""
-        norm = normalize(f"{title}\n|\n{text}" if title else text)
-        folded = norm.lower()
-        if len(folded) != len(norm):  # rare scripts whose lower case changes length
-            folded = "".join(c.lower()[0] for c in norm)
-        recognizer, index, topics = self._compiled
-        hits, candidates = index.find(folded)
-        mentions = recognizer.resolve(norm, candidates)
-        doc = Document(folded, hits, mentions, len(normalize(title)))
-        verdicts = {name: topic.judge(doc) for name, topic in topics.items()}
-        return Classification(
-            topics=[name for name, v in verdicts.items() if v.matched],
-            scores={name: v.score for name, v in verdicts.items()},
-            entities=unique_entities(mentions),
-            why={
-                name: [term for e in v.signals for term in e.terms]
-                for name, v in verdicts.items()
-                if v.matched
-            },
-            verdicts=verdicts,
-        )
+_HOMES = {
+    "Classifier": "monitor.classify.classifier",
+    "default_rules": "monitor.classify.classifier",
+    "TopicRules": "monitor.classify.rules",
+}
 
 
-@lru_cache(maxsize=1)
-def default_rules() -> dict[str, TopicRules]:
-    """The shipped topic rules (``monitor/data/default_rules.yaml``, mirrored in config.yaml)."""
-    raw = safe_yaml.load(
-        resources.files("monitor.data").joinpath("default_rules.yaml").read_text(encoding="utf-8")
-    )
-    return {name: TopicRules.model_validate(block) for name, block in raw["topics"].items()}
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(_HOMES[name]), name)

@@ -28,8 +28,7 @@ from typing import Any
 
 from monitor.config import Config, SpiderConfig
 from monitor.errors import FetchError
-from monitor.models import Article
-from monitor.pipeline import IngestReport
+from monitor.models import Article, IngestReport
 from monitor.sources.crawl_protocol import article_from_event, crawl_job
 
 log = logging.getLogger(__name__)

@@ -18,14 +18,17 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import httpx
 
-from monitor.analysis import Analysis, Analyzer
 from monitor.models import Article
 from monitor.sources.errors import SourceError
 from monitor.sources.http import FetchLimits, FetchResult, HostLimiter, Validators, fetch
-from monitor.sources.parse import ParsedFeed, parse_document
+
+if TYPE_CHECKING:
+    from monitor.analysis import Analysis, Analyzer
+    from monitor.sources.parse import ParsedFeed
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +38,8 @@ INLINE_PARSE_BYTES = 16 * 1024
 
 def parse_feed(content: bytes, source: str, base_url: str = "") -> list[Article]:
     """Articles from a feed document; SourceError when the bytes are not a (safe) feed."""
+    from monitor.sources.parse import parse_document
+
     return parse_document(content, source, base_url).articles
 
 
@@ -42,7 +47,11 @@ def read_feed(
     content: bytes, source: str, base_url: str, analyzer: Analyzer | None = None
 ) -> ParsedFeed:
     """Parse a document and, given an analyzer, classify and fingerprint its articles too
-    (in a worker process: the CPU-heavy part of a poll, off the process that writes)."""
+    (in a worker process: the CPU-heavy part of a poll, off the process that writes). The
+    parsers are imported here, on the first document: a poll that gets only ``304`` answers
+    never loads them."""
+    from monitor.sources.parse import parse_document
+
     parsed = parse_document(content, source, base_url)
     if analyzer is None:
         return parsed
