@@ -386,6 +386,41 @@ def test_commands_never_import_the_crawler_metrics_or_apprise_they_do_not_use(
     assert loaded == []
 
 
+def test_a_poll_in_which_nothing_changed_loads_no_parser_or_classifier(tmp_path, server):
+    """Start-up is most of a quiet pass: a poll answered only with 304s skips the parsers,
+    the classifier and the story index, and their imports."""
+    server.routes["/feed.xml"] = etagged_swap
+    config = one_feed(tmp_path, server.url("/feed.xml"))
+    first = run_monitor("poll", "--once", "--config", str(config))
+    assert first.returncode == 0 and "1 new" in first.stdout, first.stderr
+    unused = {"fastfeedparser", "feedparser", "monitor"}
+    code = IMPORTED.format(heavy=unused)
+
+    done = subprocess.run(
+        [sys.executable, "-c", code, "poll", "--once", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=monitor_env(),
+        cwd=str(REPO),
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert "0 new" in done.stdout
+    loaded = set(done.stdout.splitlines())
+    assert not loaded & {
+        "fastfeedparser",
+        "feedparser",
+        "monitor.sources.parse",
+        "monitor.classify.classifier",
+        "monitor.classify.entities",
+        "monitor.pipeline",
+        "monitor.stories",
+        "monitor.dedupe",
+    }
+    assert "monitor.service" in loaded  # the poll did run
+
+
 def test_parse_workers_are_used_for_large_feeds(tmp_path, server):
     items = [
         {"title": f"Story {i}", "link": f"http://127.0.0.1/s/{i}", "description": "words " * 200}
