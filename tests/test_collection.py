@@ -325,6 +325,42 @@ feeds:
     assert good["last_status"] == "new" and good["articles_total"] == 3
 
 
+def test_a_parser_or_classifier_bug_on_one_feed_is_recorded_on_that_feed(
+    tmp_path, server, monkeypatch
+):
+    """Whatever a parser or the classifier raises on a document (a bug met on odd input)
+    becomes that feed's ``parse`` failure; the other feeds of the pass are stored."""
+    import monitor.sources.feeds as feeds
+
+    real_read = feeds.read_feed
+
+    def read_feed(content, source, base_url, analyzer=None):  # type: ignore[no-untyped-def]
+        if source == "odd":
+            raise RecursionError("maximum recursion depth exceeded")  # cannot be made to happen
+        return real_read(content, source, base_url, analyzer)
+
+    monkeypatch.setattr(feeds, "read_feed", read_feed)  # small documents parse in a thread
+    server.routes["/good.xml"] = rss(fresh_items(3, timedelta(hours=1)))
+    server.routes["/odd.xml"] = rss([SWAP])
+    config = write_config(
+        tmp_path,
+        f"""
+feeds:
+  - {{name: good, url: "{server.url("/good.xml")}"}}
+  - {{name: odd, url: "{server.url("/odd.xml")}"}}
+""",
+    )
+
+    async def one_pass() -> tuple[int, int]:
+        async with Service(load_config(config)) as service:
+            report = await service.poll_all()
+        return report.failed, report.ingest.new
+
+    assert asyncio.run(one_pass()) == (1, 3)
+    odd = source(config, "odd")
+    assert odd["last_error_kind"] == "parse" and "RecursionError" in odd["last_error"]
+
+
 def test_feeds_command_shows_health_error_and_next_poll(tmp_path, server):
     server.routes["/good.xml"] = rss([SWAP])
     config = write_config(

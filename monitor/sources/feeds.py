@@ -86,17 +86,24 @@ class ParsePool:
     async def parse(
         self, content: bytes, source: str, base_url: str, analyzer: Analyzer | None = None
     ) -> ParsedFeed:
-        if len(content) < self.inline_below:
-            return await asyncio.to_thread(read_feed, content, source, base_url, analyzer)
-        loop = asyncio.get_running_loop()
+        """Parse (and analyse) one document; any failure is a SourceError of kind ``parse``,
+        recorded on its feed, whatever a parser or the classifier raised."""
         try:
+            if len(content) < self.inline_below:
+                return await asyncio.to_thread(read_feed, content, source, base_url, analyzer)
+            loop = asyncio.get_running_loop()
             return await loop.run_in_executor(
                 self._pool(), read_feed, content, source, base_url, analyzer
             )
+        except SourceError:
+            raise
         except BrokenProcessPool as exc:
             # A worker died (killed, or a parser crashed on this document): start afresh.
             self.close()
             raise SourceError("the parser process died on this document", "parse") from exc
+        except Exception as exc:  # a bug in a parser or the classifier, met on this document
+            log.exception("parsing a document from %s failed", source)
+            raise SourceError(f"parsing failed: {type(exc).__name__}: {exc}", "parse") from exc
 
     def _pool(self) -> Executor:
         if self._executor is None:
