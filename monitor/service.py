@@ -39,6 +39,7 @@ from monitor.store import FeedPoll, FeedState, Store, utcnow
 
 if TYPE_CHECKING:
     from monitor.pipeline import Pipeline
+    from monitor.sources.robots import RobotsRules
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,7 @@ class Service:
         # parse; this process compiles them only when it classifies something itself.
         self.analyzer = Analyzer.for_rules(config.topics, config.stories.similarity)
         self._pipeline: Pipeline | None = None  # made on first use (see ``pipeline``)
+        self._robots: RobotsRules | None = None  # for full-text pages, on first use
         self.batcher = IngestBatcher(lambda batches: self.pipeline.ingest_many(batches))
         self.notifiers = {n.name: build_notifier(n) for n in config.enabled_notifiers}
         limits = fetch_limits(config)
@@ -255,9 +257,14 @@ class Service:
     async def complete_from_pages(self, entries: list[Article]) -> list[Article]:
         """Feed entries completed from their article pages (feeds with ``full_text: true``)."""
         from monitor.sources.fulltext import complete_from_pages
+        from monitor.sources.robots import RobotsRules
 
+        if self._robots is None:
+            self._robots = RobotsRules(self.client, self.config.user_agent)
         known = self.store.known_urls([e.url for e in entries])
-        return await complete_from_pages(self.client, entries, known, self.feeds.slots)
+        return await complete_from_pages(
+            self.client, entries, known, self.feeds.slots, self._robots
+        )
 
     async def crawl_spider(
         self, spider: SpiderConfig, verbose: bool = False

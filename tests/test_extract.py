@@ -126,3 +126,59 @@ notifiers: [{{name: ops, type: webhook, url: "{receiver.url("/hook")}"}}]
     )
     (hook,) = receiver.posts("/hook")
     assert hook.json()["article"]["url"] == server.url("/story.html")
+
+
+@pytest.mark.parametrize(
+    ("robots", "fetched"),
+    [
+        # A group for our agent replaces the one for everyone: only /paywall/ is refused.
+        (
+            (
+                200,
+                {},
+                b"User-agent: *\nDisallow: /private/\n\nUser-agent: newsmonitor\nDisallow: /paywall/\n",
+            ),
+            ["/open/b.html", "/private/a.html"],
+        ),
+        (
+            (404, {}, b"not here"),
+            ["/open/b.html", "/paywall/c.html", "/private/a.html"],
+        ),  # all allowed
+        ((503, {}, b"try later"), []),  # unavailable: nothing is fetched (RFC 9309)
+    ],
+    ids=["rules", "missing", "unavailable"],
+)
+def test_full_text_pages_refused_by_robots_txt_are_not_fetched(tmp_path, server, robots, fetched):
+    page = (
+        b"<html><body><article><p>"
+        + b"A page of some length. " * 40
+        + b"</p></article></body></html>"
+    )
+    for path in ("/private/a.html", "/open/b.html", "/paywall/c.html"):
+        server.routes[path] = (200, {"Content-Type": "text/html"}, page)
+    server.routes["/robots.txt"] = robots
+    items = [
+        {"title": f"Entry {n}", "link": server.url(path), "description": f"Teaser {n}."}
+        for n, path in enumerate(("/private/a.html", "/open/b.html", "/paywall/c.html"))
+    ]
+    server.routes["/full.xml"] = rss(items)
+    config = write_config(
+        tmp_path,
+        f"""
+user_agent: "newsmonitor/0.1 (+https://example.org/contact)"
+feeds:
+  - {{name: full, url: "{server.url("/full.xml")}", full_text: true}}
+""",
+    )
+
+    result = run_monitor("poll", "--once", "--config", str(config))
+
+    assert result.returncode == 0, result.stderr
+    pages = sorted(r.path for r in server.requests if r.path.endswith(".html"))
+    assert pages == fetched
+    assert [r.path for r in server.requests].count("/robots.txt") == 1  # asked once per site
+    db = sqlite3.connect(tmp_path / "monitor.db")
+    stored = dict(db.execute("SELECT url, text FROM articles").fetchall())
+    assert len(stored) == 3  # a refused page only means the feed's own summary is kept
+    for path in ("/private/a.html", "/open/b.html", "/paywall/c.html"):
+        assert bool(stored[server.url(path)]) == (path in fetched)

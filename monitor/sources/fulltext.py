@@ -2,8 +2,9 @@
 
 Many feeds carry a headline and a teaser only; the filter needs the story. The page is fetched
 with the service's httpx client and extracted exactly as the spiders extract theirs
-(``monitor.extract``). Entries stored already are not fetched again, and a page that fails
-leaves its entry as the feed gave it: a missing page never loses the entry.
+(``monitor.extract``). Entries stored already are not fetched again, pages the site's
+robots.txt refuses are not fetched (``monitor.sources.robots``), and a page that fails or is
+refused leaves its entry as the feed gave it: a missing page never loses the entry.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import httpx
 from monitor.errors import FetchError
 from monitor.extract import extract_article, with_page
 from monitor.models import Article
+from monitor.sources.robots import RobotsRules
 
 log = logging.getLogger(__name__)
 
@@ -29,11 +31,15 @@ async def complete_from_pages(
     entries: Iterable[Article],
     known: set[str],
     slots: asyncio.Semaphore,
+    robots: RobotsRules,
 ) -> list[Article]:
     """The entries, each new one with the text (and missing fields) of its page."""
 
     async def complete(entry: Article) -> Article:
         if entry.url in known:
+            return entry
+        if not await robots.allowed(entry.url):
+            log.info("full text of %s not fetched: refused by robots.txt", entry.url)
             return entry
         try:
             async with slots:
