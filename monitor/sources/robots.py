@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 MAX_ROBOTS_BYTES = 512 * 1024  # RFC 9309 asks crawlers to read at least 500 KiB
 FRESH_SECONDS = 24 * 3600
 RETRY_SECONDS = 3600
+DEADLINE_SECONDS = 30  # a server trickling its robots.txt does not hold its pages up longer
 
 
 class RobotsRules:
@@ -50,7 +51,10 @@ class RobotsRules:
     async def _fetch(self, origin: str) -> tuple[float, Protego | bool]:
         now = time.monotonic()
         try:
-            async with self.client.stream("GET", origin + "/robots.txt") as response:
+            async with (
+                asyncio.timeout(DEADLINE_SECONDS),
+                self.client.stream("GET", origin + "/robots.txt") as response,
+            ):
                 if 400 <= response.status_code < 500:
                     return now + FRESH_SECONDS, True
                 if response.status_code >= 300:  # 5xx (redirects are followed by the client)
@@ -60,8 +64,13 @@ class RobotsRules:
                     body += chunk
                     if len(body) >= MAX_ROBOTS_BYTES:
                         break  # what fits is what counts (RFC 9309, 2.5)
-        except httpx.HTTPError as exc:
-            log.info("robots.txt of %s unavailable (%s): its pages are not fetched", origin, exc)
+        except (httpx.HTTPError, TimeoutError) as exc:
+            log.info(
+                "robots.txt of %s unavailable (%s %s): its pages are not fetched",
+                origin,
+                type(exc).__name__,
+                exc,
+            )
             return now + RETRY_SECONDS, False
         text = body[:MAX_ROBOTS_BYTES].decode("utf-8", errors="replace")
         return now + FRESH_SECONDS, Protego.parse(text)
