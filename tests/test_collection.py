@@ -290,27 +290,17 @@ feeds:
     assert source(config, "stalled")["last_status"] == "new"
 
 
-def test_a_feed_whose_articles_cannot_be_stored_fails_alone(tmp_path, server, monkeypatch):
-    """A store failure (a bug, a full disk) for one feed is recorded on that feed; the other
-    feeds of the pass are stored and the pass ends normally."""
-    from monitor.pipeline import Pipeline
-
-    real_ingest = Pipeline.ingest
-
-    def ingest(self, articles, analyses=None):  # type: ignore[no-untyped-def]
-        if any(a.source == "bad" for a in articles):
-            raise OSError("disk I/O error")  # what cannot be made to happen for real here
-        return real_ingest(self, articles, analyses)
-
-    monkeypatch.setattr(Pipeline, "ingest", ingest)
+def pass_with_a_broken_feed(tmp_path: Path, server: Any) -> tuple[Path, int, int]:
+    """One pass over a good feed (3 entries) and a ``broken`` one: the config, how many
+    feeds failed and how many articles were stored."""
     server.routes["/good.xml"] = rss(fresh_items(3, timedelta(hours=1)))
-    server.routes["/bad.xml"] = rss([SWAP])
+    server.routes["/broken.xml"] = rss([SWAP])
     config = write_config(
         tmp_path,
         f"""
 feeds:
   - {{name: good, url: "{server.url("/good.xml")}"}}
-  - {{name: bad, url: "{server.url("/bad.xml")}"}}
+  - {{name: broken, url: "{server.url("/broken.xml")}"}}
 """,
     )
 
@@ -319,9 +309,28 @@ feeds:
             report = await service.poll_all()
         return report.failed, report.ingest.new
 
-    assert asyncio.run(one_pass()) == (1, 3)
-    bad, good = source(config, "bad"), source(config, "good")
-    assert bad["last_error_kind"] == "store" and "disk I/O error" in bad["last_error"]
+    return (config, *asyncio.run(one_pass()))
+
+
+def test_a_feed_whose_articles_cannot_be_stored_fails_alone(tmp_path, server, monkeypatch):
+    """A store failure (a bug, a full disk) for one feed is recorded on that feed; the other
+    feeds of the pass are stored and the pass ends normally."""
+    from monitor.pipeline import Pipeline
+
+    real_ingest = Pipeline.ingest
+
+    def ingest(self, articles, analyses=None):  # type: ignore[no-untyped-def]
+        if any(a.source == "broken" for a in articles):
+            raise OSError("disk I/O error")  # what cannot be made to happen for real here
+        return real_ingest(self, articles, analyses)
+
+    monkeypatch.setattr(Pipeline, "ingest", ingest)
+
+    config, failed, stored = pass_with_a_broken_feed(tmp_path, server)
+
+    assert (failed, stored) == (1, 3)
+    broken, good = source(config, "broken"), source(config, "good")
+    assert broken["last_error_kind"] == "store" and "disk I/O error" in broken["last_error"]
     assert good["last_status"] == "new" and good["articles_total"] == 3
 
 
@@ -335,30 +344,17 @@ def test_a_parser_or_classifier_bug_on_one_feed_is_recorded_on_that_feed(
     real_read = feeds.read_feed
 
     def read_feed(content, source, base_url, analyzer=None):  # type: ignore[no-untyped-def]
-        if source == "odd":
+        if source == "broken":
             raise RecursionError("maximum recursion depth exceeded")  # cannot be made to happen
         return real_read(content, source, base_url, analyzer)
 
     monkeypatch.setattr(feeds, "read_feed", read_feed)  # small documents parse in a thread
-    server.routes["/good.xml"] = rss(fresh_items(3, timedelta(hours=1)))
-    server.routes["/odd.xml"] = rss([SWAP])
-    config = write_config(
-        tmp_path,
-        f"""
-feeds:
-  - {{name: good, url: "{server.url("/good.xml")}"}}
-  - {{name: odd, url: "{server.url("/odd.xml")}"}}
-""",
-    )
 
-    async def one_pass() -> tuple[int, int]:
-        async with Service(load_config(config)) as service:
-            report = await service.poll_all()
-        return report.failed, report.ingest.new
+    config, failed, stored = pass_with_a_broken_feed(tmp_path, server)
 
-    assert asyncio.run(one_pass()) == (1, 3)
-    odd = source(config, "odd")
-    assert odd["last_error_kind"] == "parse" and "RecursionError" in odd["last_error"]
+    assert (failed, stored) == (1, 3)
+    broken = source(config, "broken")
+    assert broken["last_error_kind"] == "parse" and "RecursionError" in broken["last_error"]
 
 
 def test_feeds_command_shows_health_error_and_next_poll(tmp_path, server):
