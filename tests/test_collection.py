@@ -395,6 +395,20 @@ print("\\n".join(sorted(m for m in sys.modules if m.split(".")[0] in {heavy!r}))
 """
 
 
+def modules_loaded(argv: list[str], packages: set[str]) -> set[str]:
+    """The modules of these packages that ``monitor ARGV`` imported, run in a fresh process."""
+    done = subprocess.run(
+        [sys.executable, "-c", IMPORTED.format(heavy=packages), *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=monitor_env(),
+        cwd=str(REPO),
+    )
+    assert done.returncode == 0, done.stderr
+    return {line for line in done.stdout.splitlines() if line.split(".")[0] in packages}
+
+
 @pytest.mark.parametrize("args", [["--help"], ["poll", "--once"], ["feeds"], ["check-config"]])
 def test_commands_never_import_the_crawler_metrics_or_apprise_they_do_not_use(
     tmp_path, server, args
@@ -402,20 +416,8 @@ def test_commands_never_import_the_crawler_metrics_or_apprise_they_do_not_use(
     server.routes["/feed.xml"] = rss([SWAP])
     config = one_feed(tmp_path, server.url("/feed.xml"))
     argv = args if args == ["--help"] else [*args, "--config", str(config)]
-    code = IMPORTED.format(heavy=set(HEAVY))
 
-    done = subprocess.run(
-        [sys.executable, "-c", code, *argv],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=monitor_env(),
-        cwd=str(REPO),
-    )
-
-    assert done.returncode == 0, done.stderr
-    loaded = [line for line in done.stdout.splitlines() if line.split(".")[0] in HEAVY]
-    assert loaded == []
+    assert modules_loaded(argv, set(HEAVY)) == set()
 
 
 def test_a_poll_in_which_nothing_changed_loads_no_parser_or_classifier(tmp_path, server):
@@ -425,21 +427,10 @@ def test_a_poll_in_which_nothing_changed_loads_no_parser_or_classifier(tmp_path,
     config = one_feed(tmp_path, server.url("/feed.xml"))
     first = run_monitor("poll", "--once", "--config", str(config))
     assert first.returncode == 0 and "1 new" in first.stdout, first.stderr
-    unused = {"fastfeedparser", "feedparser", "monitor"}
-    code = IMPORTED.format(heavy=unused)
-
-    done = subprocess.run(
-        [sys.executable, "-c", code, "poll", "--once", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=monitor_env(),
-        cwd=str(REPO),
+    loaded = modules_loaded(
+        ["poll", "--once", "--config", str(config)], {"fastfeedparser", "feedparser", "monitor"}
     )
 
-    assert done.returncode == 0, done.stderr
-    assert "0 new" in done.stdout
-    loaded = set(done.stdout.splitlines())
     assert not loaded & {
         "fastfeedparser",
         "feedparser",
@@ -451,6 +442,7 @@ def test_a_poll_in_which_nothing_changed_loads_no_parser_or_classifier(tmp_path,
         "monitor.dedupe",
     }
     assert "monitor.service" in loaded  # the poll did run
+    assert source(config, "f")["last_status"] == "not modified"
 
 
 def test_parse_workers_are_used_for_large_feeds(tmp_path, server):
