@@ -189,6 +189,12 @@ def write_config(directory: Path, body: str) -> Path:
     return path
 
 
+def feeds_yaml(server: LoopbackServer, feeds: dict[str, str]) -> str:
+    """A ``feeds:`` config section: each name polls that path on the loopback server."""
+    lines = [f'  - {{name: {name}, url: "{server.url(path)}"}}' for name, path in feeds.items()]
+    return "feeds:\n" + "\n".join(lines) + "\n"
+
+
 def monitor_env(**extra: str) -> dict[str, str]:
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "WEBHOOK_", "MONITOR_"))

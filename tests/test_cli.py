@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import REPO, rss, run_monitor, write_config
+from conftest import REPO, feeds_yaml, rss, run_monitor, write_config
 from stories import SPORTS, SWAP
 
 CONFIG = str(REPO / "config.yaml")
@@ -45,12 +45,7 @@ def test_feeds_reports_failures_and_matches_lists_stories(tmp_path, server):
     )
     config = write_config(
         tmp_path,
-        f"""
-feeds:
-  - {{name: good, url: "{server.url("/good.xml")}"}}
-  - {{name: gone, url: "{server.url("/missing.xml")}"}}
-  - {{name: page, url: "{server.url("/html.xml")}"}}
-""",
+        feeds_yaml(server, {"good": "/good.xml", "gone": "/missing.xml", "page": "/html.xml"}),
     )
 
     polled = run_monitor("poll", "--once", "--config", str(config))

@@ -16,7 +16,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO, Request, monitor_env, rss, run_monitor, start_daemon, write_config
+from conftest import (
+    REPO,
+    Request,
+    feeds_yaml,
+    monitor_env,
+    rss,
+    run_monitor,
+    start_daemon,
+    write_config,
+)
 from stories import SWAP
 
 from monitor.config import load_config
@@ -170,12 +179,8 @@ def test_busy_feed_is_polled_often_and_quiet_feed_rarely(tmp_path, server):
     server.routes["/quiet.xml"] = rss(fresh_items(3, timedelta(days=20))[1:])  # all > 1 week
     config = write_config(
         tmp_path,
-        f"""
-defaults: {{interval: 5m, min_interval: 1m, max_interval: 6h}}
-feeds:
-  - {{name: busy, url: "{server.url("/busy.xml")}"}}
-  - {{name: quiet, url: "{server.url("/quiet.xml")}"}}
-""",
+        "defaults: {interval: 5m, min_interval: 1m, max_interval: 6h}\n"
+        + feeds_yaml(server, {"busy": "/busy.xml", "quiet": "/quiet.xml"}),
     )
 
     poll_once(config)
@@ -262,12 +267,7 @@ def test_a_feed_that_stored_articles_is_recorded_before_the_pass_ends(tmp_path, 
     server.routes["/fresh.xml"] = rss(fresh_items(3, timedelta(hours=1)))
     server.routes["/stalled.xml"] = stalled
     config = write_config(
-        tmp_path,
-        f"""
-feeds:
-  - {{name: fresh, url: "{server.url("/fresh.xml")}"}}
-  - {{name: stalled, url: "{server.url("/stalled.xml")}"}}
-""",
+        tmp_path, feeds_yaml(server, {"fresh": "/fresh.xml", "stalled": "/stalled.xml"})
     )
     seen_mid_pass: dict[str, Any] = {}
 
@@ -296,12 +296,7 @@ def pass_with_a_broken_feed(tmp_path: Path, server: Any) -> tuple[Path, int, int
     server.routes["/good.xml"] = rss(fresh_items(3, timedelta(hours=1)))
     server.routes["/broken.xml"] = rss([SWAP])
     config = write_config(
-        tmp_path,
-        f"""
-feeds:
-  - {{name: good, url: "{server.url("/good.xml")}"}}
-  - {{name: broken, url: "{server.url("/broken.xml")}"}}
-""",
+        tmp_path, feeds_yaml(server, {"good": "/good.xml", "broken": "/broken.xml"})
     )
 
     async def one_pass() -> tuple[int, int]:
@@ -359,14 +354,7 @@ def test_a_parser_or_classifier_bug_on_one_feed_is_recorded_on_that_feed(
 
 def test_feeds_command_shows_health_error_and_next_poll(tmp_path, server):
     server.routes["/good.xml"] = rss([SWAP])
-    config = write_config(
-        tmp_path,
-        f"""
-feeds:
-  - {{name: good, url: "{server.url("/good.xml")}"}}
-  - {{name: gone, url: "{server.url("/gone.xml")}"}}
-""",
-    )
+    config = write_config(tmp_path, feeds_yaml(server, {"good": "/good.xml", "gone": "/gone.xml"}))
     poll_once(config)
 
     table = run_monitor("feeds", "--format", "table", "--config", str(config), COLUMNS="250")
@@ -469,12 +457,8 @@ def test_daemon_keeps_each_feeds_next_poll_across_a_restart(tmp_path, server):
     server.routes["/fresh.xml"] = rss([SWAP])
     config = write_config(
         tmp_path,
-        f"""
-defaults: {{interval: 1s}}
-feeds:
-  - {{name: later, url: "{server.url("/later.xml")}"}}
-  - {{name: fresh, url: "{server.url("/fresh.xml")}"}}
-""",
+        "defaults: {interval: 1s}\n"
+        + feeds_yaml(server, {"later": "/later.xml", "fresh": "/fresh.xml"}),
     )
     poll_once(config)  # "later" now asks not to be polled for an hour
     before = len(server.requests)
