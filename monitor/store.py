@@ -20,7 +20,7 @@ import sqlite_utils
 
 from monitor.models import Article, Classification
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 CACHE_KIB = 16 * 1024
 
 
@@ -143,6 +143,8 @@ class Store:
         # more pages than that on a log of some size.
         self.db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         self.db.execute("PRAGMA foreign_keys = ON")
+        self._depth = 0  # how many ``atomic`` blocks are open
+        self._unindexed_from: int | None = None  # first article id this transaction stored
         self._migrate()
 
     def close(self) -> None:
@@ -150,9 +152,24 @@ class Store:
 
     @contextmanager
     def atomic(self) -> Iterator[Store]:
-        """One transaction (nested calls become savepoints)."""
-        with self.db.atomic():
-            yield self
+        """One transaction (nested calls become savepoints).
+
+        The articles a transaction stores enter the full-text index in one statement just
+        before it commits: FTS5 writes out its pending terms at every savepoint, so indexing
+        each row as it is stored (the trigger sqlite-utils makes, or an insert per row inside
+        a feed's savepoint) left one tiny index segment per article to merge again, about
+        four times the cost of indexing them together."""
+        outermost = self._depth == 0
+        self._depth += 1
+        try:
+            with self.db.atomic():
+                yield self
+                if outermost:
+                    self._index_stored_articles()
+        finally:
+            self._depth -= 1
+            if outermost:
+                self._unindexed_from = None
 
     # -- schema -------------------------------------------------------------------------------
 
@@ -165,6 +182,7 @@ class Store:
             4: self._migrate_stories,
             5: self._migrate_feed_state,
             6: self._migrate_band_keys,
+            7: self._migrate_fts_on_commit,
         }
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
         for target in range(version + 1, SCHEMA_VERSION + 1):
@@ -320,6 +338,11 @@ class Store:
         self.db.execute("UPDATE story_signatures SET bands = X''")
         self.db.execute(_UNBANDED_INDEX)
 
+    def _migrate_fts_on_commit(self) -> None:
+        """New articles enter the full-text index when their transaction commits (see
+        ``atomic``), no longer through a trigger per row; updates and deletes keep theirs."""
+        self.db.execute('DROP TRIGGER IF EXISTS "articles_ai"')
+
     # -- articles and matches ---------------------------------------------------------------
 
     def article_id(self, url: str) -> int | None:
@@ -339,7 +362,11 @@ class Store:
     def insert_article(
         self, article: Article, fetched_at: datetime | None = None, story_id: int | None = None
     ) -> int | None:
-        """Store an article (in its story, when known); None when its URL is stored already."""
+        """Store an article (in its story, when known); None when its URL is stored already.
+        Outside ``atomic`` it is a transaction of its own (with its full-text entry)."""
+        if not self._depth:
+            with self.atomic():
+                return self.insert_article(article, fetched_at, story_id)
         cursor = self.db.execute(
             "INSERT OR IGNORE INTO articles (url, title, source, published, fetched_at, summary,"
             " text, guid, author, language, story_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -357,7 +384,26 @@ class Store:
                 story_id,
             ],
         )
-        return int(cursor.lastrowid) if cursor.rowcount and cursor.lastrowid else None
+        if not (cursor.rowcount and cursor.lastrowid):
+            return None
+        article_id = int(cursor.lastrowid)
+        if self._unindexed_from is None:
+            self._unindexed_from = article_id
+        return article_id
+
+    def _index_stored_articles(self) -> None:
+        """Add the articles stored since ``_unindexed_from`` to the full-text index. Ids only
+        grow and this process holds the write lock until it commits, so every article at or
+        above the first id stored in this transaction was stored in it (a savepoint rolled
+        back takes its rows, and their ids, with it)."""
+        if self._unindexed_from is None:
+            return
+        self.db.execute(
+            "INSERT INTO articles_fts (rowid, title, summary, text)"
+            " SELECT id, title, summary, text FROM articles WHERE id >= ?",
+            [self._unindexed_from],
+        )
+        self._unindexed_from = None
 
     def record_matches(self, article_id: int, result: Classification) -> list[str]:
         """Record one match row per matching topic; returns the topics that were new."""
@@ -575,6 +621,9 @@ class Store:
         The row (URL, title, summary) stays, so the story is still known and never re-ingested.
         """
         with self.atomic():
+            # The update trigger takes each row's old text out of the full-text index, so
+            # rows this transaction stored must be in it first.
+            self._index_stored_articles()
             cursor = self.db.execute(
                 "UPDATE articles SET text = NULL WHERE id IN (SELECT a.id FROM articles a"
                 " WHERE a.fetched_at < ? AND a.text IS NOT NULL AND NOT EXISTS"

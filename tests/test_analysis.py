@@ -206,6 +206,47 @@ def test_one_failing_batch_is_rolled_back_alone(tmp_path):
     assert isinstance(reports[1], Exception)
     stored = pipeline.store.db.execute("SELECT source, count(*) FROM articles GROUP BY source")
     assert dict(stored.fetchall()) == {"good": 3, "also-good": 2}
+    # The full-text index holds what was stored, and nothing of what was rolled back.
+    assert _searched(pipeline.store, "council") == {"good": 3, "also-good": 2}
+    pipeline.store.db.execute(
+        "INSERT INTO articles_fts (articles_fts, rank) VALUES ('integrity-check', 1)"
+    )
+
+
+def _searched(store: Store, words: str) -> dict[str, int]:
+    """Articles per source that full-text search finds."""
+    rows = store.db.execute(
+        "SELECT a.source, count(*) FROM articles_fts JOIN articles a ON a.id = articles_fts.rowid"
+        " WHERE articles_fts MATCH ? GROUP BY a.source",
+        [words],
+    )
+    return dict(rows.fetchall())
+
+
+def test_articles_stored_before_and_after_the_fts_upgrade_are_all_searchable(tmp_path):
+    path = tmp_path / "log.db"
+    pipeline = Pipeline(Store(path), Classifier(default_rules()), [])
+    pipeline.ingest(_articles("early", 2))
+    pipeline.store.close()
+    # The database as version 6 left it: a trigger indexed every row as it was stored.
+    db = sqlite3.connect(path)
+    db.execute(
+        'CREATE TRIGGER "articles_ai" AFTER INSERT ON "articles" BEGIN INSERT INTO "articles_fts"'
+        ' (rowid, "title", "summary", "text") VALUES (new.rowid, new."title", new."summary",'
+        ' new."text"); END'
+    )
+    db.execute("PRAGMA user_version = 6")
+    db.commit()
+    db.close()
+
+    upgraded = Pipeline(Store(path), Classifier(default_rules()), [])
+    upgraded.ingest_many([(_articles("late", 3), None, None)])
+    upgraded.store.insert_article(_articles("alone", 1)[0])  # outside any transaction
+
+    assert _searched(upgraded.store, "council") == {"early": 2, "late": 3, "alone": 1}
+    upgraded.store.db.execute(
+        "INSERT INTO articles_fts (articles_fts, rank) VALUES ('integrity-check', 1)"
+    )
 
 
 def test_deliveries_in_one_turn_of_the_loop_share_one_write(tmp_path):
