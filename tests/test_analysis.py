@@ -56,9 +56,14 @@ def test_a_parse_worker_reaches_the_verdict_and_fingerprint_this_process_would()
 
     try:
         articles, analyses = asyncio.run(parse())
+        # What the worker has loaded: the parsers and the classifier, not the HTTP client
+        # or the event loop, which only the writing process uses.
+        loaded = pool._pool().submit(eval, "sorted(__import__('sys').modules)").result()
     finally:
         pool.close()
 
+    assert {"monitor.sources.parse", "monitor.analysis", "fastfeedparser"} <= set(loaded)
+    assert not {"httpx", "monitor.sources.feeds", "scrapy", "twisted"} & set(loaded)
     classifier = Classifier(default_rules())
     assert len(analyses) == len(articles) == 1 + len(NEGATIVES)
     assert "prisoner_swap" in analyses[0].classification.topics

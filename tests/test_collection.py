@@ -334,16 +334,16 @@ def test_a_parser_or_classifier_bug_on_one_feed_is_recorded_on_that_feed(
 ):
     """Whatever a parser or the classifier raises on a document (a bug met on odd input)
     becomes that feed's ``parse`` failure; the other feeds of the pass are stored."""
-    import monitor.sources.feeds as feeds
+    import monitor.sources.parse as parse
 
-    real_read = feeds.read_feed
+    real_read = parse.read_feed
 
     def read_feed(content, source, base_url, analyzer=None):  # type: ignore[no-untyped-def]
         if source == "broken":
             raise RecursionError("maximum recursion depth exceeded")  # cannot be made to happen
         return real_read(content, source, base_url, analyzer)
 
-    monkeypatch.setattr(feeds, "read_feed", read_feed)  # small documents parse in a thread
+    monkeypatch.setattr(parse, "read_feed", read_feed)  # small documents parse in a thread
 
     config, failed, stored = pass_with_a_broken_feed(tmp_path, server)
 

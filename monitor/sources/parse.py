@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
@@ -25,7 +25,7 @@ from monitor.normalize import canonical_url, html_to_text, struct_time_to_utc
 from monitor.sources.errors import SourceError
 
 if TYPE_CHECKING:
-    from monitor.analysis import Analysis
+    from monitor.analysis import Analysis, Analyzer
 
 # A declared entity used this many times over the document's own size is a bomb.
 MAX_ENTITY_GROWTH = 4
@@ -45,6 +45,18 @@ class ParsedFeed:
     ttl: timedelta | None = None
     parser: str = "fastfeedparser"
     analyses: list[Analysis] | None = None  # one per article, when an Analyzer was given
+
+
+def read_feed(
+    content: bytes, source: str, base_url: str, analyzer: Analyzer | None = None
+) -> ParsedFeed:
+    """Parse a document and, given an analyzer, classify and fingerprint its articles too
+    (in a worker process: the CPU-heavy part of a poll, off the process that writes). A
+    worker imports this module, not ``feeds``: it has no use for httpx or asyncio."""
+    parsed = parse_document(content, source, base_url)
+    if analyzer is None:
+        return parsed
+    return replace(parsed, analyses=analyzer.analyze_all(parsed.articles))
 
 
 def parse_document(content: bytes, source: str, base_url: str = "") -> ParsedFeed:
