@@ -13,12 +13,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from pathlib import Path
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from monitor.models import Article, Classification
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 SCHEMA_VERSION = 7
 CACHE_KIB = 16 * 1024
@@ -133,26 +135,38 @@ class Store:
         path = Path(path)
         if str(path) != ":memory:":
             path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
-        self.db = sqlite_utils.Database(conn)
+        # Autocommit outside ``atomic`` (which begins and commits itself), as sqlite-utils
+        # behaves; queries go straight to the connection.
+        self.conn = sqlite3.connect(
+            str(path), timeout=30, check_same_thread=False, isolation_level=None
+        )
         self.path = path
-        self.db.execute("PRAGMA busy_timeout = 30000")
-        self.db.enable_wal()
-        self.db.execute("PRAGMA synchronous = NORMAL")
+        self.conn.execute("PRAGMA busy_timeout = 30000")
+        self.conn.execute("PRAGMA journal_mode = WAL")
+        self.conn.execute("PRAGMA synchronous = NORMAL")
         # Beyond SQLite's default 2 MB: the full-text index and the review's queries touch
         # more pages than that on a log of some size.
-        self.db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
-        self.db.execute("PRAGMA foreign_keys = ON")
+        self.conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+        self.conn.execute("PRAGMA foreign_keys = ON")
         self._depth = 0  # how many ``atomic`` blocks are open
         self._unindexed_from: int | None = None  # first article id this transaction stored
         self._migrate()
 
+    @cached_property
+    def db(self) -> sqlite_utils.Database:
+        """sqlite-utils on the same connection, for creating tables and for the review's
+        queries; made on first use (with numpy, which it imports, about 0.1 s), so a poll in
+        which nothing changed never loads it."""
+        import sqlite_utils
+
+        return sqlite_utils.Database(self.conn)
+
     def close(self) -> None:
-        self.db.close()
+        self.conn.close()
 
     @contextmanager
     def atomic(self) -> Iterator[Store]:
-        """One transaction (nested calls become savepoints).
+        """One transaction; nested calls are savepoints, rolled back alone when they raise.
 
         The articles a transaction stores enter the full-text index in one statement just
         before it commits: FTS5 writes out its pending terms at every savepoint, so indexing
@@ -160,12 +174,31 @@ class Store:
         a feed's savepoint) left one tiny index segment per article to merge again, about
         four times the cost of indexing them together."""
         outermost = self._depth == 0
+        savepoint = f"store_{self._depth}" if self.conn.in_transaction else None
+        self.conn.execute(f"SAVEPOINT {savepoint}" if savepoint else "BEGIN")
         self._depth += 1
         try:
-            with self.db.atomic():
-                yield self
-                if outermost:
-                    self._index_stored_articles()
+            yield self
+            if outermost:
+                self._index_stored_articles()
+        except BaseException:
+            # An error can have ended the transaction already (nothing left to undo then).
+            if self.conn.in_transaction:
+                if savepoint:
+                    self.conn.execute(f"ROLLBACK TO {savepoint}")
+                    self.conn.execute(f"RELEASE {savepoint}")
+                else:
+                    self.conn.execute("ROLLBACK")
+            raise
+        else:
+            if savepoint:
+                self.conn.execute(f"RELEASE {savepoint}")
+            else:
+                try:
+                    self.conn.execute("COMMIT")
+                except BaseException:
+                    self.conn.rollback()
+                    raise
         finally:
             self._depth -= 1
             if outermost:
@@ -184,11 +217,11 @@ class Store:
             6: self._migrate_band_keys,
             7: self._migrate_fts_on_commit,
         }
-        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
         for target in range(version + 1, SCHEMA_VERSION + 1):
-            with self.db.atomic():
+            with self.atomic():
                 steps[target]()
-                self.db.execute(f"PRAGMA user_version = {target}")
+                self.conn.execute(f"PRAGMA user_version = {target}")
 
     def _create_v1(self) -> None:
         db = self.db
@@ -278,15 +311,15 @@ class Store:
         counted per notifier and time."""
         columns = {c.name for c in self.db.table("alerts").columns}
         if "digest_id" not in columns:
-            self.db.execute("ALTER TABLE alerts ADD COLUMN digest_id TEXT")
-        self.db.execute(
+            self.conn.execute("ALTER TABLE alerts ADD COLUMN digest_id TEXT")
+        self.conn.execute(
             "CREATE INDEX IF NOT EXISTS idx_alerts_notifier_sent_at ON alerts (notifier, sent_at)"
         )
 
     def _migrate_v3(self) -> None:
         """The daemon's heartbeat (so ``monitor status`` can tell whether it is up), and a
         ``match_log`` view joining every match to its article for reviewers."""
-        self.db.execute(
+        self.conn.execute(
             "CREATE VIEW IF NOT EXISTS match_log AS SELECT m.matched_at, m.topic, m.score,"
             " a.source, a.title, a.url, m.why, a.published, m.article_id, m.entities"
             " FROM matches m JOIN articles a ON a.id = m.article_id"
@@ -312,20 +345,20 @@ class Store:
         Articles stored before this step each become a story of their own. No foreign keys to
         ``articles``, so pruning old articles never fails on these tables."""
         for statement in _STORY_SCHEMA:
-            self.db.execute(statement)
+            self.conn.execute(statement)
         if "story_id" not in {c.name for c in self.db.table("articles").columns}:
-            self.db.execute("ALTER TABLE articles ADD COLUMN story_id INTEGER")
-        self.db.execute("CREATE INDEX IF NOT EXISTS idx_articles_story_id ON articles (story_id)")
+            self.conn.execute("ALTER TABLE articles ADD COLUMN story_id INTEGER")
+        self.conn.execute("CREATE INDEX IF NOT EXISTS idx_articles_story_id ON articles (story_id)")
         for statement in _STORY_BACKFILL:
-            self.db.execute(statement)
-        self.db.execute(_STORY_SOURCES_VIEW)
+            self.conn.execute(statement)
+        self.conn.execute(_STORY_SOURCES_VIEW)
 
     def _migrate_feed_state(self) -> None:
         """Feeds remember what makes the next poll cheap and when it should be (issue 6)."""
         columns = {c.name for c in self.db.table("sources").columns}
         for name, sql_type in FEED_STATE_COLUMNS.items():
             if name not in columns:
-                self.db.execute(f"ALTER TABLE sources ADD COLUMN {name} {sql_type}")
+                self.conn.execute(f"ALTER TABLE sources ADD COLUMN {name} {sql_type}")
 
     def _migrate_band_keys(self) -> None:
         """LSH band keys are looked up in memory now (``monitor.dedupe.BandIndex``), loaded
@@ -334,19 +367,19 @@ class Store:
         the stored ones are marked for recomputing from their signatures, which the story
         code does before it next looks for a near copy (it knows the configured similarity
         that decides the bands)."""
-        self.db.execute("DROP TABLE IF EXISTS story_bands")
-        self.db.execute("UPDATE story_signatures SET bands = X''")
-        self.db.execute(_UNBANDED_INDEX)
+        self.conn.execute("DROP TABLE IF EXISTS story_bands")
+        self.conn.execute("UPDATE story_signatures SET bands = X''")
+        self.conn.execute(_UNBANDED_INDEX)
 
     def _migrate_fts_on_commit(self) -> None:
         """New articles enter the full-text index when their transaction commits (see
         ``atomic``), no longer through a trigger per row; updates and deletes keep theirs."""
-        self.db.execute('DROP TRIGGER IF EXISTS "articles_ai"')
+        self.conn.execute('DROP TRIGGER IF EXISTS "articles_ai"')
 
     # -- articles and matches ---------------------------------------------------------------
 
     def article_id(self, url: str) -> int | None:
-        row = self.db.execute("SELECT id FROM articles WHERE url = ?", [url]).fetchone()
+        row = self.conn.execute("SELECT id FROM articles WHERE url = ?", [url]).fetchone()
         return None if row is None else int(row[0])
 
     def known_urls(self, urls: list[str]) -> set[str]:
@@ -355,7 +388,7 @@ class Store:
         for start in range(0, len(urls), 500):
             chunk = urls[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            rows = self.db.execute(f"SELECT url FROM articles WHERE url IN ({marks})", chunk)
+            rows = self.conn.execute(f"SELECT url FROM articles WHERE url IN ({marks})", chunk)
             known.update(r[0] for r in rows)
         return known
 
@@ -367,7 +400,7 @@ class Store:
         if not self._depth:
             with self.atomic():
                 return self.insert_article(article, fetched_at, story_id)
-        cursor = self.db.execute(
+        cursor = self.conn.execute(
             "INSERT OR IGNORE INTO articles (url, title, source, published, fetched_at, summary,"
             " text, guid, author, language, story_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
@@ -398,7 +431,7 @@ class Store:
         back takes its rows, and their ids, with it)."""
         if self._unindexed_from is None:
             return
-        self.db.execute(
+        self.conn.execute(
             "INSERT INTO articles_fts (rowid, title, summary, text)"
             " SELECT id, title, summary, text FROM articles WHERE id >= ?",
             [self._unindexed_from],
@@ -410,7 +443,7 @@ class Store:
         entities = json.dumps([e.as_dict() for e in result.entities], ensure_ascii=False)
         new: list[str] = []
         for topic in result.topics:
-            cursor = self.db.execute(
+            cursor = self.conn.execute(
                 "INSERT OR IGNORE INTO matches (article_id, topic, score, why, entities, matched_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 [
@@ -438,7 +471,7 @@ class Store:
     ) -> bool:
         """Persist an alert before anything is sent; False when it exists already."""
         now = now_iso()
-        cursor = self.db.execute(
+        cursor = self.conn.execute(
             "INSERT OR IGNORE INTO alerts (id, notifier, article_id, topics, payload, status,"
             " attempts, created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
             [alert_id, notifier, article_id, json.dumps(topics), json.dumps(payload), now, now],
@@ -450,7 +483,7 @@ class Store:
     ) -> list[AlertRow]:
         """Pending alerts whose next attempt is due, oldest first (of one notifier, if named)."""
         only = " AND notifier = ?" if notifier is not None else ""
-        rows = self.db.execute(
+        rows = self.conn.execute(
             "SELECT id, notifier, article_id, payload, status, attempts, last_error, digest_id"
             f" FROM alerts WHERE status = 'pending' AND next_attempt_at <= ?{only}"
             " ORDER BY created_at, rowid LIMIT ?",
@@ -459,21 +492,21 @@ class Store:
         return [AlertRow(r[0], r[1], r[2], json.loads(r[3]), *r[4:]) for r in rows]
 
     def mark_sent(self, alert_id: str) -> None:
-        self.db.execute(
+        self.conn.execute(
             "UPDATE alerts SET status = 'sent', attempts = attempts + 1, sent_at = ?,"
             " last_error = NULL WHERE id = ?",
             [now_iso(), alert_id],
         )
 
     def mark_retry(self, alert_id: str, error: str, next_attempt: datetime) -> None:
-        self.db.execute(
+        self.conn.execute(
             "UPDATE alerts SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?"
             " WHERE id = ?",
             [error, iso(next_attempt), alert_id],
         )
 
     def mark_failed(self, alert_id: str, error: str) -> None:
-        self.db.execute(
+        self.conn.execute(
             "UPDATE alerts SET status = 'failed', attempts = attempts + 1, last_error = ?"
             " WHERE id = ?",
             [error, alert_id],
@@ -484,14 +517,14 @@ class Store:
         crash) sends the very same digest again, under the same id."""
         with self.atomic():
             for alert_id in alert_ids:
-                self.db.execute(
+                self.conn.execute(
                     "UPDATE alerts SET digest_id = ? WHERE id = ? AND status = 'pending'",
                     [digest_id, alert_id],
                 )
 
     def messages_sent_since(self, notifier: str, since: datetime) -> int:
         """Messages (single alerts, or whole digests) a notifier has sent since a moment."""
-        row = self.db.execute(
+        row = self.conn.execute(
             "SELECT count(DISTINCT coalesce(digest_id, id)) FROM alerts"
             " WHERE notifier = ? AND status = 'sent' AND sent_at >= ?",
             [notifier, iso(since)],
@@ -504,7 +537,7 @@ class Store:
         if notifiers is not None:
             where += f" AND notifier IN ({','.join('?' * len(notifiers))})"
             params += notifiers
-        cursor = self.db.execute(
+        cursor = self.conn.execute(
             f"UPDATE alerts SET status = 'pending', attempts = 0, next_attempt_at = ? WHERE {where}",
             params,
         )
@@ -535,7 +568,7 @@ class Store:
         """Make sure every configured (name, kind, url) has a row; rows are kept for history."""
         with self.atomic():
             for name, kind, url in sources:
-                self.db.execute(
+                self.conn.execute(
                     "INSERT INTO sources (name, kind, url) VALUES (?, ?, ?)"
                     " ON CONFLICT(name) DO UPDATE SET kind = excluded.kind, url = excluded.url",
                     [name, kind, url],
@@ -543,7 +576,7 @@ class Store:
 
     def record_success(self, name: str, new_articles: int, next_poll: datetime | None) -> None:
         now = now_iso()
-        self.db.execute(
+        self.conn.execute(
             "UPDATE sources SET last_success = ?, last_polled = ?, consecutive_failures = 0,"
             " next_poll = ?, articles_total = articles_total + ? WHERE name = ?",
             [now, now, iso(next_poll), new_articles, name],
@@ -551,7 +584,7 @@ class Store:
 
     def record_failure(self, name: str, error: str, next_poll: datetime | None) -> None:
         now = now_iso()
-        self.db.execute(
+        self.conn.execute(
             "UPDATE sources SET last_error = ?, last_error_at = ?, last_polled = ?,"
             " consecutive_failures = consecutive_failures + 1, next_poll = ? WHERE name = ?",
             [error[:1000], now, now, iso(next_poll), name],
@@ -563,7 +596,7 @@ class Store:
 
     def feed_states(self, feeds: list[tuple[str, str]]) -> dict[str, FeedState]:
         """``feed_state`` of many (name, url) feeds in one query, by name."""
-        rows = self.db.execute(
+        rows = self.conn.execute(
             "SELECT name, etag, last_modified, validated_url, body_hash, weekly_entries,"
             " consecutive_failures, next_poll FROM sources"
             " WHERE name IN (SELECT value FROM json_each(?))",
@@ -578,7 +611,7 @@ class Store:
         good = [p for p in polls if p.error is None]
         failed = [p for p in polls if p.error is not None]
         with self.atomic():
-            self.db.conn.executemany(
+            self.conn.executemany(
                 "UPDATE sources SET last_success = :polled_at, last_polled = :polled_at,"
                 " consecutive_failures = 0, next_poll = :next_poll, poll_interval = :interval,"
                 " articles_total = articles_total + :new_articles, last_status = :status,"
@@ -586,7 +619,7 @@ class Store:
                 " body_hash = :body_hash, weekly_entries = :weekly_entries WHERE name = :name",
                 [_poll_params(p) for p in good],
             )
-            self.db.conn.executemany(
+            self.conn.executemany(
                 "UPDATE sources SET last_error = :error, last_error_at = :polled_at,"
                 " last_polled = :polled_at, consecutive_failures = consecutive_failures + 1,"
                 " next_poll = :next_poll, poll_interval = :interval, last_status = 'failed',"
@@ -601,10 +634,10 @@ class Store:
 
     def ping(self) -> bool:
         """True while the database answers (the daemon's health check)."""
-        return self.db.execute("SELECT 1").fetchone() == (1,)
+        return self.conn.execute("SELECT 1").fetchone() == (1,)
 
     def record_heartbeat(self, pid: int, started_at: datetime, config: str, status: str) -> None:
-        self.db.execute(
+        self.conn.execute(
             "INSERT INTO daemon (id, pid, started_at, heartbeat_at, stopped_at, config, status)"
             " VALUES (1, ?, ?, ?, NULL, ?, ?) ON CONFLICT(id) DO UPDATE SET pid = excluded.pid,"
             " started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at,"
@@ -613,7 +646,7 @@ class Store:
         )
 
     def record_stopped(self) -> None:
-        self.db.execute("UPDATE daemon SET stopped_at = ? WHERE id = 1", [now_iso()])
+        self.conn.execute("UPDATE daemon SET stopped_at = ? WHERE id = 1", [now_iso()])
 
     def prune_unmatched_text(self, older_than: datetime, batch: int = 500) -> int:
         """Drop the text of up to ``batch`` unmatched articles fetched before ``older_than``.
@@ -624,7 +657,7 @@ class Store:
             # The update trigger takes each row's old text out of the full-text index, so
             # rows this transaction stored must be in it first.
             self._index_stored_articles()
-            cursor = self.db.execute(
+            cursor = self.conn.execute(
                 "UPDATE articles SET text = NULL WHERE id IN (SELECT a.id FROM articles a"
                 " WHERE a.fetched_at < ? AND a.text IS NOT NULL AND NOT EXISTS"
                 " (SELECT 1 FROM matches m WHERE m.article_id = a.id) LIMIT ?)",
@@ -634,8 +667,8 @@ class Store:
 
     def optimize_fts(self) -> None:
         """Merge the full-text index's segments and refresh the query planner's statistics."""
-        self.db.execute("INSERT INTO articles_fts(articles_fts) VALUES ('optimize')")
-        self.db.execute("PRAGMA optimize")
+        self.conn.execute("INSERT INTO articles_fts(articles_fts) VALUES ('optimize')")
+        self.conn.execute("PRAGMA optimize")
 
     def backup(self, destination: Path) -> None:
         """An online, consistent copy (SQLite's backup API), written beside and renamed in place."""
@@ -644,7 +677,7 @@ class Store:
         partial.unlink(missing_ok=True)
         target = sqlite3.connect(str(partial))
         try:
-            self.db.conn.backup(target)
+            self.conn.backup(target)
             target.execute("PRAGMA journal_mode = DELETE")  # one self-contained file
         finally:
             target.close()
@@ -652,7 +685,7 @@ class Store:
 
     def delivery_latencies(self, sent_after: str | None) -> list[tuple[str, str, float]]:
         """(alert id, sent_at, seconds from enqueue to sent) for alerts sent at or after a time."""
-        rows = self.db.execute(
+        rows = self.conn.execute(
             "SELECT id, sent_at, (julianday(sent_at) - julianday(created_at)) * 86400.0"
             " FROM alerts WHERE status = 'sent' AND sent_at >= ? ORDER BY sent_at",
             [sent_after or ""],
@@ -661,7 +694,7 @@ class Store:
 
     def status_summary(self, since: datetime) -> dict[str, Any]:
         """What ``monitor status`` shows: the daemon, the log's size, activity since a time."""
-        one = self.db.execute
+        one = self.conn.execute
         cutoff = iso(since)
         sources = one(
             "SELECT count(*), sum(consecutive_failures > 0), max(last_polled) FROM sources"
@@ -733,7 +766,7 @@ class Store:
         return list(self.db.query(sql, [*params, limit]))
 
     def alert_counts(self) -> dict[str, int]:
-        rows = self.db.execute("SELECT status, count(*) FROM alerts GROUP BY status")
+        rows = self.conn.execute("SELECT status, count(*) FROM alerts GROUP BY status")
         return {status: count for status, count in rows}
 
     # -- stories ------------------------------------------------------------------------------
@@ -744,7 +777,7 @@ class Store:
         for start in range(0, len(urls), 500):
             chunk = urls[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            rows = self.db.execute(
+            rows = self.conn.execute(
                 f"SELECT url, id, story_id, source FROM articles WHERE url IN ({marks})", chunk
             )
             known.update((r[0], KnownArticle(r[1], r[2], r[3])) for r in rows)
@@ -753,7 +786,7 @@ class Store:
     def create_story(self, key: str, title: str, first_published: datetime) -> int:
         """A new story, first seen now; ``key`` (its first copy's URL) names it for good."""
         now = now_iso()
-        cursor = self.db.execute(
+        cursor = self.conn.execute(
             "INSERT INTO stories (key, title, first_published, created_at, updated_at)"
             " VALUES (?, ?, ?, ?, ?)",
             [key, title, iso(first_published), now, now],
@@ -762,14 +795,14 @@ class Store:
 
     def story_key_of_article(self, article_id: int) -> str | None:
         """The key of the story a stored article belongs to (None for one without a story)."""
-        row = self.db.execute(
+        row = self.conn.execute(
             "SELECT s.key FROM articles a JOIN stories s ON s.id = a.story_id WHERE a.id = ?",
             [article_id],
         ).fetchone()
         return None if row is None else str(row[0])
 
     def story_key(self, story_id: int) -> str | None:
-        row = self.db.execute("SELECT key FROM stories WHERE id = ?", [story_id]).fetchone()
+        row = self.conn.execute("SELECT key FROM stories WHERE id = ?", [story_id]).fetchone()
         return None if row is None else str(row[0])
 
     def add_to_story(
@@ -781,19 +814,19 @@ class Store:
     ) -> None:
         """Remember a stored article's exact keys and (signature, bands) under its story."""
         now = now_iso()
-        self.db.execute(
+        self.conn.execute(
             "UPDATE stories SET first_article_id = coalesce(first_article_id, ?), updated_at = ?"
             " WHERE id = ?",
             [article_id, now, story_id],
         )
-        self.db.conn.executemany(
+        self.conn.executemany(
             "INSERT OR IGNORE INTO story_keys (key, story_id, article_id) VALUES (?, ?, ?)",
             [(key, story_id, article_id) for key in keys],
         )
         if signature is None:
             return
         minhash, bands = signature
-        self.db.execute(
+        self.conn.execute(
             "INSERT OR REPLACE INTO story_signatures (article_id, story_id, stored_at, signature,"
             " bands) VALUES (?, ?, ?, ?, ?)",
             [article_id, story_id, now, minhash, bands],
@@ -804,7 +837,7 @@ class Store:
         if not keys:
             return []
         marks = ",".join("?" * len(keys))
-        rows = self.db.execute(
+        rows = self.conn.execute(
             f"{_candidate_select('k.key', 'k.article_id')} FROM story_keys k"
             " JOIN stories s ON s.id = k.story_id LEFT JOIN articles a ON a.id = k.article_id"
             " LEFT JOIN story_signatures g ON g.article_id = k.article_id"
@@ -818,7 +851,7 @@ class Store:
         if not article_ids:
             return []
         marks = ",".join("?" * len(article_ids))
-        rows = self.db.execute(
+        rows = self.conn.execute(
             f"{_candidate_select(repr('near'), 'g.article_id')} FROM story_signatures g"
             " JOIN stories s ON s.id = g.story_id LEFT JOIN articles a ON a.id = g.article_id"
             f" WHERE g.article_id IN ({marks})",
@@ -829,7 +862,7 @@ class Store:
 
     def signature_bands(self, after: int = 0) -> list[tuple[int, bytes]]:
         """(article id, packed band keys) of stored signatures with ids above ``after``."""
-        rows = self.db.execute(
+        rows = self.conn.execute(
             "SELECT article_id, bands FROM story_signatures WHERE article_id > ?"
             " AND length(bands) > 0 ORDER BY article_id",
             [after],
@@ -838,12 +871,12 @@ class Store:
 
     def oldest_signature(self) -> int | None:
         """The smallest article id that still has a signature (None when none has)."""
-        row = self.db.execute("SELECT min(article_id) FROM story_signatures").fetchone()
+        row = self.conn.execute("SELECT min(article_id) FROM story_signatures").fetchone()
         return None if row is None or row[0] is None else int(row[0])
 
     def unbanded_signatures(self, limit: int = 5000) -> list[tuple[int, bytes]]:
         """(article id, signature) of stored signatures whose band keys are to be computed."""
-        rows = self.db.execute(
+        rows = self.conn.execute(
             "SELECT article_id, signature FROM story_signatures WHERE length(bands) = 0 LIMIT ?",
             [limit],
         )
@@ -851,7 +884,7 @@ class Store:
 
     def set_bands(self, bands: list[tuple[int, bytes]]) -> None:
         """Store computed band keys (packed) for these article ids."""
-        self.db.conn.executemany(
+        self.conn.executemany(
             "UPDATE story_signatures SET bands = ? WHERE article_id = ?",
             [(packed, article_id) for article_id, packed in bands],
         )
@@ -859,11 +892,11 @@ class Store:
     def prune_signatures(self, stored_before: datetime, limit: int = 5000) -> int:
         """Forget the LSH bands of articles stored before ``stored_before``; returns how many.
         Their stories stay, but no longer take near-duplicate copies."""
-        rows = self.db.execute(
+        rows = self.conn.execute(
             "SELECT article_id FROM story_signatures WHERE stored_at < ? LIMIT ?",
             [iso(stored_before), limit],
         ).fetchall()
-        self.db.conn.executemany(
+        self.conn.executemany(
             "DELETE FROM story_signatures WHERE article_id = ?", [(r[0],) for r in rows]
         )
         return len(rows)
@@ -877,7 +910,7 @@ class Store:
         similarity: float | None = None,
     ) -> bool:
         """Note that ``article.source`` carried a copy of the story; False if noted already."""
-        cursor = self.db.execute(
+        cursor = self.conn.execute(
             "INSERT OR IGNORE INTO story_sightings (story_id, article_id, source, url, how,"
             " similarity, seen_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
             [story_id, article_id, article.source, article.url, how, similarity, now_iso()],
@@ -890,7 +923,7 @@ class Store:
         for start in range(0, len(story_ids), 500):
             chunk = story_ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            rows = self.db.execute(
+            rows = self.conn.execute(
                 "SELECT story_id, source, min(id) AS first FROM story_sightings"
                 f" WHERE story_id IN ({marks}) GROUP BY story_id, source ORDER BY first",
                 chunk,
