@@ -53,6 +53,15 @@ def load(args: argparse.Namespace) -> Config:
     return config
 
 
+def _settle_imports() -> None:
+    """The modules imported so far live as long as the process: ``gc.freeze`` keeps the
+    cyclic garbage collector from walking their hundred thousand objects again at every
+    collection (and at exit), about a tenth of a quiet ``poll --once``."""
+    import gc
+
+    gc.freeze()
+
+
 def existing_database(config: Config) -> Path:
     """The config's database, which commands that only read the log must not create."""
     if not config.database.is_file():
@@ -72,6 +81,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Run the daemon until SIGTERM or SIGINT."""
     from monitor.daemon import run_daemon
 
+    _settle_imports()
     run_daemon(load(args))
     return 0
 
@@ -81,6 +91,7 @@ def cmd_poll(args: argparse.Namespace) -> int:
     """One pass over every feed, then deliver what it enqueued."""
     from monitor.service import poll_and_deliver
 
+    _settle_imports()
     report = asyncio.run(poll_and_deliver(load(args)))
     ingest, delivery = report.ingest, report.delivery
     print(
