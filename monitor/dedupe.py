@@ -265,13 +265,16 @@ class BandIndex:
 
     Most keys are added in bulk and looked up many times, so they live in two sorted numpy
     arrays (16 bytes a key: 100,000 recent articles take about 46 MB); keys added since the
-    last merge wait in a small dict that is folded in once it grows past a share of the
-    arrays, which keeps merging cost proportional to what was added."""
+    last merge wait in a dict (key → article id, or a list of the ids of the articles that
+    share it) that is folded in once it grows past a share of the arrays, which keeps merging
+    cost proportional to what was added. Adding and looking up an article's keys are a few
+    set and dict operations done in C, and one binary search of all its keys in numpy."""
 
     def __init__(self) -> None:
         self._keys = np.empty(0, dtype=np.int64)
         self._ids = np.empty(0, dtype=np.int64)
-        self._recent: dict[int, list[int]] = {}
+        self._recent: dict[int, int | list[int]] = {}
+        self._listed: set[int] = set()  # the recent keys whose value is a list
         self._recent_size = 0
 
     def __len__(self) -> int:
@@ -283,8 +286,17 @@ class BandIndex:
         return int(self._keys.nbytes + self._ids.nbytes)
 
     def add(self, article_id: int, keys: Sequence[int]) -> None:
-        for key in keys:
-            self._recent.setdefault(key, []).append(article_id)
+        recent = self._recent
+        taken = recent.keys() & keys
+        for key in taken:  # keys another article has too (a near copy): a list of owners
+            owners = recent[key]
+            recent[key] = (
+                [*owners, article_id] if isinstance(owners, list) else [owners, article_id]
+            )
+        self._listed |= taken
+        recent.update(
+            dict.fromkeys((k for k in keys if k not in taken) if taken else keys, article_id)
+        )
         self._recent_size += len(keys)
         if self._recent_size > max(50_000, len(self._keys) // 4):
             self._merge()
@@ -298,15 +310,19 @@ class BandIndex:
     def shared(self, keys: Sequence[int], limit: int = 50) -> list[int]:
         """Ids of the articles sharing any of these keys, most shared keys first."""
         counts: dict[int, int] = {}
-        if len(self._keys):
+        merged = self._keys
+        if len(merged):
             query = np.asarray(keys, dtype=np.int64)
-            lo = np.searchsorted(self._keys, query, "left")
-            hi = np.searchsorted(self._keys, query, "right")
-            for start, end in zip(lo[lo < hi].tolist(), hi[lo < hi].tolist(), strict=True):
-                for article_id in self._ids[start:end].tolist():
-                    counts[article_id] = counts.get(article_id, 0) + 1
-        for key in keys:
-            for article_id in self._recent.get(key, ()):
+            lo = merged.searchsorted(query)
+            hit = merged[np.minimum(lo, len(merged) - 1)] == query
+            if hit.any():
+                hi = merged.searchsorted(query[hit], "right")
+                for start, end in zip(lo[hit].tolist(), hi.tolist(), strict=True):
+                    for article_id in self._ids[start:end].tolist():
+                        counts[article_id] = counts.get(article_id, 0) + 1
+        for key in self._recent.keys() & keys:
+            owners = self._recent[key]
+            for article_id in owners if isinstance(owners, list) else (owners,):
                 counts[article_id] = counts.get(article_id, 0) + 1
         ranked = sorted(counts.items(), key=lambda item: (-item[1], -item[0]))
         return [article_id for article_id, _ in ranked[:limit]]
@@ -320,11 +336,15 @@ class BandIndex:
     def _merge(self, ids: np.ndarray | None = None, keys: np.ndarray | None = None) -> None:
         parts_k, parts_i = [self._keys], [self._ids]
         if self._recent:
-            recent_k = [k for k, owners in self._recent.items() for _ in owners]
-            recent_i = [i for owners in self._recent.values() for i in owners]
-            parts_k.append(np.array(recent_k, dtype=np.int64))
-            parts_i.append(np.array(recent_i, dtype=np.int64))
-            self._recent, self._recent_size = {}, 0
+            recent = dict(self._recent)
+            listed = [(key, recent.pop(key)) for key in self._listed]
+            parts_k.append(np.fromiter(recent.keys(), np.int64, len(recent)))
+            parts_i.append(np.fromiter(recent.values(), np.int64, len(recent)))
+            for key, owners in listed:
+                assert isinstance(owners, list)
+                parts_k.append(np.full(len(owners), key, dtype=np.int64))
+                parts_i.append(np.array(owners, dtype=np.int64))
+            self._recent, self._listed, self._recent_size = {}, set(), 0
         if ids is not None and keys is not None:
             parts_k.append(keys.astype(np.int64))
             parts_i.append(ids)
