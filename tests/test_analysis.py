@@ -275,6 +275,29 @@ def test_deliveries_in_one_turn_of_the_loop_share_one_write(tmp_path):
     assert pipeline.store.db.execute("SELECT count(*) FROM articles").fetchone()[0] == 20
 
 
+def test_deliveries_that_land_while_the_first_lingers_share_its_write(tmp_path):
+    pipeline = _pipeline(tmp_path)
+    writes: list[int] = []
+
+    def ingest_many(batches):  # type: ignore[no-untyped-def]
+        writes.append(len(batches))
+        return pipeline.ingest_many(batches)
+
+    batcher = IngestBatcher(ingest_many, linger=0.5)
+
+    async def deliver() -> list[int]:
+        async def feed(n: int) -> int:
+            await asyncio.sleep(0.01 * n)  # each in a later turn of the loop than the last
+            return (await batcher.ingest(_articles(f"feed{n}", 2))).new
+
+        together = await asyncio.gather(*(feed(n) for n in range(3)))
+        alone = await feed(0)  # a lone delivery is stored too, once the linger is over
+        return [*together, alone]
+
+    assert asyncio.run(deliver()) == [2, 2, 2, 0]  # the last one's articles were stored already
+    assert writes == [3, 1]
+
+
 def test_a_failed_delivery_raises_for_its_own_source_only(tmp_path):
     pipeline = _pipeline(tmp_path)
     batcher = IngestBatcher(pipeline.ingest_many)
