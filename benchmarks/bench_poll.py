@@ -10,8 +10,11 @@ Last-Modified, 304 on a match), then measures, each in a fresh child process:
 * start-up: ``monitor poll --once`` with no feeds (imports, config, database);
 
 with the peak RSS of each child and its own children (the parse workers), sampled from /proc.
+Each pass and its naive loop run ``--repeat`` times, one after the other, and the best time of
+each is reported (a cold pass starts from an empty database every time): on a shared 2-core
+machine a single run of either can be a second or two slower than the next.
 
-    python benchmarks/bench_poll.py [--feeds 500] [--items 30] [--per-host 4]
+    python benchmarks/bench_poll.py [--feeds 500] [--items 30] [--per-host 4] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -235,6 +239,7 @@ def main() -> None:
     parser.add_argument("--feeds", type=int, default=500)
     parser.add_argument("--items", type=int, default=30)
     parser.add_argument("--per-host", type=int, default=None, help="fetch.per_host (default 4)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each; the best counts")
     args = parser.parse_args()
 
     ports: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
@@ -258,16 +263,37 @@ def main() -> None:
             naive = [sys.executable, "-c", NAIVE, *urls]
             collect = [sys.executable, "-c", COLLECT, str(args.per_host or 4), *urls]
             empty = write_config(Path(tmp) / "empty", [], args.per_host)
-            start_up = measure([*poll[:-1], str(empty)])
+            start_up = best([measure([*poll[:-1], str(empty)]) for _ in range(args.repeat)])
+            database = Path(tmp) / "bench.db"
+
+            def cold() -> Run:
+                for stale in database.parent.glob(database.name + "*"):
+                    stale.unlink()
+                return measure(poll)
+
             results = {
-                "cold": (measure(poll), measure(naive)),
-                "warm": (measure(poll), measure(naive)),
-                "collection only": (measure(collect), measure(naive)),
+                "cold": repeated(args.repeat, cold, lambda: measure(naive)),
+                "warm": repeated(args.repeat, lambda: measure(poll), lambda: measure(naive)),
+                "collection only": repeated(
+                    args.repeat, lambda: measure(collect), lambda: measure(naive)
+                ),
             }
     finally:
         server.terminate()
     report(results)
     print(f"start-up alone (`monitor poll --once`, no feeds): {start_up.seconds:.2f} s")
+
+
+def repeated(times: int, ours: Callable[[], Run], naive: Callable[[], Run]) -> tuple[Run, Run]:
+    """Each of the two ``times`` times, alternately; the best of each."""
+    runs = [(ours(), naive()) for _ in range(times)]
+    return best([o for o, _ in runs]), best([n for _, n in runs])
+
+
+def best(runs: list[Run]) -> Run:
+    """The fastest run, with the highest peak memory of them all."""
+    fastest = min(runs, key=lambda run: run.seconds)
+    return Run(fastest.seconds, max(run.peak_mb for run in runs), fastest.output)
 
 
 def write_config(directory: Path, urls: list[str], per_host: int | None) -> Path:
