@@ -86,7 +86,7 @@ class Analyzer:
         """The verdict as the pipeline uses it: without the per-topic explanations (and, for
         an article that matched nothing, without scores and entities), which nothing stores
         and which would only cost pickling on the way back from a worker."""
-        result = self.classifier.classify(article.title, article.body)
+        result = self.classifier.classify(article.title, article.body, explain=False)
         if not result.topics:
             return _NO_MATCH
         return replace(result, verdicts={})

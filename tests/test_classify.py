@@ -190,3 +190,30 @@ def test_a_swap_story_in_a_sports_section_still_counts(clf):
     )
 
     assert "prisoner_swap" in topics(clf, title, text)
+
+
+def test_scoring_without_explanations_gives_the_same_verdicts(clf, shared_dir):
+    """The parse workers score without collecting evidence for topics that do not match;
+    over every labelled article that must change nothing the log stores."""
+    import json
+
+    rows = [
+        json.loads(line)
+        for name in ("devset.jsonl", "devset-multilingual.jsonl")
+        for line in (shared_dir / "data" / name).read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
+    assert len(rows) > 100
+    for row in rows:
+        title, text = row["title"], row.get("text") or row.get("summary") or ""
+        full, brief = clf.classify(title, text), clf.classify(title, text, explain=False)
+        assert (brief.topics, brief.scores, brief.why) == (full.topics, full.scores, full.why)
+        assert brief.entities == full.entities
+        for name, verdict in brief.verdicts.items():
+            explained = full.verdicts[name]
+            assert (verdict.context_found, verdict.core_found) == (
+                explained.context_found,
+                explained.core_found,
+            )
+            assert verdict.evidence_score == explained.evidence_score
+            assert verdict.signals == explained.signals or not verdict.matched

@@ -43,11 +43,13 @@ class Classifier:
     def topic_names(self) -> list[str]:
         return list(self._rules)
 
-    def classify(self, title: str, text: str) -> Classification:
+    def classify(self, title: str, text: str, explain: bool = True) -> Classification:
         """Score every topic for one article; pure and deterministic.
 
         The article is normalised and lower-cased once, read once by the shared automaton
-        (rule terms and entity names), and then each topic is scored from those hits."""
+        (rule terms and entity names), and then each topic is scored from those hits. Without
+        ``explain`` the verdicts of topics that do not match hold no evidence (the scores,
+        topics, entities and reasons for the matching topics are the same)."""
         norm = normalize(f"{title}\n|\n{text}" if title else text)
         folded = norm.lower()
         if len(folded) != len(norm):  # rare scripts whose lower case changes length
@@ -56,7 +58,7 @@ class Classifier:
         hits, candidates = index.find(folded)
         mentions = recognizer.resolve(norm, candidates)
         doc = Document(folded, hits, mentions, len(normalize(title)))
-        verdicts = {name: topic.judge(doc) for name, topic in topics.items()}
+        verdicts = {name: topic.judge(doc, explain) for name, topic in topics.items()}
         return Classification(
             topics=[name for name, v in verdicts.items() if v.matched],
             scores={name: v.score for name, v in verdicts.items()},

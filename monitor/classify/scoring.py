@@ -70,29 +70,48 @@ class CompiledSignal:
         """How many times the signal's evidence occurs, and the matched text."""
         if self.rule.entities is not None:
             return self._entities(doc)
+        folded = doc.folded
         if self.rule.near is None:
-            return self._any(doc, ignored)
-        spans = _spans(doc, self.terms, ignored)
-        return self._near(doc, spans, _spans(doc, self.partners, ignored))
+            firsts = self._firsts(doc, ignored)
+            return self._any_count(doc, firsts), [folded[s:e] for s, e in firsts]
+        pairs = self._pairs(doc, ignored)
+        return len(pairs), [f"{folded[slice(*a)]} ~ {folded[slice(*b)]}" for a, b in pairs]
 
-    def _any(self, doc: Document, ignored: set[int]) -> tuple[int, list[str]]:
-        """Distinct terms of the list that occur (a word said five times is one piece of
-        evidence), plus one when the headline has one; each shown by its first occurrence."""
-        firsts = []
+    def count(self, doc: Document, ignored: set[int]) -> int:
+        """What ``observe`` counts, without the matched text (scoring an article that will
+        not match needs no explanation)."""
+        if self.rule.entities is not None:
+            return self._entities(doc)[0]
+        if self.rule.near is None:
+            return self._any_count(doc, self._firsts(doc, ignored))
+        return len(self._pairs(doc, ignored))
+
+    def weight_of(self, count: int) -> float:
+        """The evidence ``count`` occurrences give (as ``weigh`` records it)."""
+        return round(1 - (1 - self.rule.weight) ** min(count, self.rule.repeat), 4)
+
+    def _firsts(self, doc: Document, ignored: set[int]) -> list[Span]:
+        """The first occurrence of each term of the list that occurs (a word said five times
+        is one piece of evidence; two terms of the list on the same words are one)."""
+        firsts = set()
         for term_id in self.terms & doc.hits.keys():
             spans = doc.hits[term_id]
             if ignored:
                 spans = [s for s in spans if s[0] not in ignored and s[1] - 1 not in ignored]
             if spans:
-                firsts.append(spans[0])
-        firsts = sorted(set(firsts))  # two terms of the list on the same words are one
-        in_title = bool(firsts) and firsts[0][1] <= doc.title_end
-        return len(firsts) + in_title, [doc.folded[s:e] for s, e in firsts]
+                firsts.add(spans[0])
+        return sorted(firsts)
 
-    def _near(
-        self, doc: Document, spans: list[Span], partners: list[Span]
-    ) -> tuple[int, list[str]]:
-        """Occurrences with a partner term close by; stops once ``repeat`` are found."""
+    @staticmethod
+    def _any_count(doc: Document, firsts: list[Span]) -> int:
+        """Distinct terms that occur, plus one when the headline has one."""
+        return len(firsts) + (bool(firsts) and firsts[0][1] <= doc.title_end)
+
+    def _pairs(self, doc: Document, ignored: set[int]) -> list[tuple[Span, Span]]:
+        """Occurrences with a partner term close by, in text order; stops once ``repeat``
+        are found."""
+        spans = _spans(doc, self.terms, ignored)
+        partners = _spans(doc, self.partners, ignored)
         within, found = self.rule.within, []
         reach = (within + 1) * _MAX_CHARS_PER_WORD
         starts = [p[0] for p in partners]
@@ -101,11 +120,11 @@ class CompiledSignal:
             for other in partners[lo:hi]:
                 if other != span and _distance(doc.folded, span, other) <= within:
                     first, second = sorted((span, other))
-                    found.append(f"{doc.folded[slice(*first)]} ~ {doc.folded[slice(*second)]}")
+                    found.append((first, second))
                     break
             if len(found) >= self.rule.repeat:
                 break
-        return len(found), found
+        return found
 
     def _entities(self, doc: Document) -> tuple[int, list[str]]:
         names: dict[str, str] = {}
@@ -126,8 +145,7 @@ class CompiledSignal:
         count, matched = self.observe(doc, ignored)
         if count <= 0:
             return None
-        added = 1 - (1 - self.rule.weight) ** min(count, self.rule.repeat)
-        return Evidence(self.rule.label, list(dict.fromkeys(matched)), round(added, 4))
+        return Evidence(self.rule.label, list(dict.fromkeys(matched)), self.weight_of(count))
 
 
 @dataclass(frozen=True)
@@ -136,6 +154,9 @@ class CompiledExclusion:
 
     rule: Exclusion
     terms: frozenset[int]
+
+    def fires(self, doc: Document) -> bool:
+        return len(self.terms & doc.hits.keys()) >= self.rule.min
 
     def weigh(self, doc: Document) -> Evidence | None:
         present = self.terms & doc.hits.keys()
@@ -189,11 +210,41 @@ class CompiledTopic:
         hits = doc.hits
         return {i for t in self.ignore & hits.keys() for s, e in hits[t] for i in range(s, e)}
 
-    def judge(self, doc: Document) -> TopicVerdict:
-        """Score the document against this topic and say why."""
+    def judge(self, doc: Document, explain: bool = True) -> TopicVerdict:
+        """Score the document against this topic and say why (without ``explain``, only when
+        it matches: the verdict on an article that does not match carries its score and
+        flags but not the evidence, which is much of the work of finding it)."""
+        threshold = self.rules.threshold
         if self.core_terms is not None and not self.core_terms & doc.hits.keys():
-            threshold = self.rules.threshold
             return TopicVerdict(score=0.0, threshold=threshold, matched=False, core_found=False)
+        if explain:
+            return self._explained(doc)
+        ignored = self._ignored(doc)
+        weights, core = [], False
+        for signal in self.signals:
+            count = signal.count(doc, ignored)
+            if count > 0:
+                weights.append(signal.weight_of(count))
+                core = core or not signal.rule.supporting
+        raw = _noisy_or(weights)
+        score = raw if core else 0.0
+        for exclusion in self.exclusions:
+            if exclusion.fires(doc):
+                score *= 1 - exclusion.rule.penalty
+        context = self.requirement is None or self.requirement.met(doc)
+        score = round(score if context else 0.0, 4)
+        if score >= threshold:
+            return self._explained(doc)
+        return TopicVerdict(
+            score=score,
+            threshold=threshold,
+            matched=False,
+            context_found=context,
+            evidence_score=round(raw, 4),
+            core_found=core,
+        )
+
+    def _explained(self, doc: Document) -> TopicVerdict:
         ignored = self._ignored(doc)
         fired = [(s, e) for s in self.signals if (e := s.weigh(doc, ignored))]
         evidence = [e for _, e in fired]
