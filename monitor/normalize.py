@@ -86,6 +86,7 @@ def _without_amp(path: str) -> str:
     return cleaned + "/" if trailing and segments else cleaned
 
 
+@lru_cache(maxsize=4096)  # an item's link and its GUID are mostly the same URL
 def url_identity(url: str) -> str:
     """What makes two canonical URLs the same page: no scheme, no ``www.``, no trailing slash."""
     parts = urlsplit(url)
