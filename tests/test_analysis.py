@@ -254,15 +254,20 @@ def test_articles_stored_before_and_after_the_fts_upgrade_are_all_searchable(tmp
     )
 
 
-def test_deliveries_in_one_turn_of_the_loop_share_one_write(tmp_path):
-    pipeline = _pipeline(tmp_path)
+def _counted_batcher(pipeline: Pipeline, **options: float) -> tuple[IngestBatcher, list[int]]:
+    """A batcher over the pipeline, and the number of deliveries in each write it makes."""
     writes: list[int] = []
 
     def ingest_many(batches):  # type: ignore[no-untyped-def]
         writes.append(len(batches))
         return pipeline.ingest_many(batches)
 
-    batcher = IngestBatcher(ingest_many, max_articles=10)
+    return IngestBatcher(ingest_many, **options), writes  # type: ignore[arg-type]
+
+
+def test_deliveries_in_one_turn_of_the_loop_share_one_write(tmp_path):
+    pipeline = _pipeline(tmp_path)
+    batcher, writes = _counted_batcher(pipeline, max_articles=10)
 
     async def deliver() -> list[int]:
         feeds = [_articles(f"feed{n}", 4) for n in range(5)]
@@ -276,14 +281,7 @@ def test_deliveries_in_one_turn_of_the_loop_share_one_write(tmp_path):
 
 
 def test_deliveries_that_land_while_the_first_lingers_share_its_write(tmp_path):
-    pipeline = _pipeline(tmp_path)
-    writes: list[int] = []
-
-    def ingest_many(batches):  # type: ignore[no-untyped-def]
-        writes.append(len(batches))
-        return pipeline.ingest_many(batches)
-
-    batcher = IngestBatcher(ingest_many, linger=0.5)
+    batcher, writes = _counted_batcher(_pipeline(tmp_path), linger=0.5)
 
     async def deliver() -> list[int]:
         async def feed(n: int) -> int:
