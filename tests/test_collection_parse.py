@@ -124,3 +124,25 @@ def test_non_feeds_are_recorded_as_such(body, reason):
     with pytest.raises(SourceError) as caught:
         parse_document(body, "src")
     assert caught.value.kind == "not_feed" and reason in str(caught.value)
+
+
+def test_summaries_are_single_spaced_with_their_paragraphs_kept():
+    from conftest import rss
+
+    html = (
+        "<p>Prisoners\u00a0were   exchanged\tat the\u00a0\u00a0border.</p>"
+        "<p> Both sides  confirmed it. </p><p>Single spaced words stay as they are.</p>"
+    )
+    item = {
+        "title": "Swap \u00a0 at  the border",
+        "link": "https://x.example/a",
+        "description": html,
+    }
+
+    article = parse_document(rss([item]), "x").articles[0]
+
+    assert article.title == "Swap at the border"
+    assert article.summary == (
+        "Prisoners were exchanged at the border.\nBoth sides confirmed it.\n"
+        "Single spaced words stay as they are."
+    )
