@@ -227,12 +227,12 @@ class CompiledTopic:
                 weights.append(signal.weight_of(count))
                 core = core or not signal.rule.supporting
         raw = _noisy_or(weights)
-        score = raw if core else 0.0
-        for exclusion in self.exclusions:
+        context = self.requirement is None or self.requirement.met(doc)
+        score = raw if core and context else 0.0
+        for exclusion in self.exclusions if score else ():
             if exclusion.fires(doc):
                 score *= 1 - exclusion.rule.penalty
-        context = self.requirement is None or self.requirement.met(doc)
-        score = round(score if context else 0.0, 4)
+        score = round(score, 4)
         if score >= threshold:
             return self._explained(doc)
         return TopicVerdict(
