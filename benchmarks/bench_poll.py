@@ -9,7 +9,8 @@ Last-Modified, 304 on a match), then measures, each in a fresh child process:
 * collection only: the fetch + parse layer without classifying or storing, for comparison;
 * start-up: ``monitor poll --once`` with no feeds (imports, config, database);
 
-with the peak RSS of each child and its own children (the parse workers), sampled from /proc.
+with the peak RSS and the CPU time of each child and its descendants (the parse workers and
+their fork server), sampled from /proc every 50 ms.
 Each pass and its naive loop run ``--repeat`` times, one after the other, and the best time of
 each is reported (a cold pass starts from an empty database every time): on a shared 2-core
 machine a single run of either can be a second or two slower than the next.
@@ -42,6 +43,7 @@ from xml.sax.saxutils import escape
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 WORDS = [
     "minister",
     "talks",
@@ -146,8 +148,9 @@ def serve(feeds: int, items: int, port_out: multiprocessing.Queue) -> None:  # t
 # -- measuring a child process tree ----------------------------------------------------------
 
 
-def tree_rss_kib(root: int) -> int:
-    """Resident memory of ``root`` and all its descendants, from /proc."""
+def tree_usage(root: int) -> tuple[int, dict[int, float]]:
+    """Resident memory (KiB) of ``root`` and all its descendants, and the CPU seconds each of
+    them has used so far, from /proc."""
     parents: dict[int, int] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -163,15 +166,17 @@ def tree_rss_kib(root: int) -> int:
             if ppid == parent and pid not in family:
                 family.add(pid)
                 frontier.append(pid)
-    total = 0
+    rss, cpu = 0, {}
     for pid in family:
         try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            cpu[pid] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
             for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
+                    rss += int(line.split()[1])
+        except (OSError, ValueError, IndexError):
             continue
-    return total
+    return rss, cpu
 
 
 @dataclass
@@ -179,20 +184,24 @@ class Run:
     seconds: float
     peak_mb: float
     output: str
+    cpu_seconds: float = 0.0  # of the whole process tree, sampled (the last 50 ms missed)
 
 
 def measure(argv: list[str]) -> Run:
-    """Wall time and peak tree RSS of one child process."""
+    """Wall time, CPU time and peak tree RSS of one child process and its descendants."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     started = time.perf_counter()
     child = subprocess.Popen(
         argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=REPO
     )
     peak = [0]
+    cpu: dict[int, float] = {}
 
     def sample() -> None:
         while child.poll() is None:
-            peak[0] = max(peak[0], tree_rss_kib(child.pid))
+            rss, used = tree_usage(child.pid)
+            peak[0] = max(peak[0], rss)
+            cpu.update(used)
             time.sleep(0.05)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -202,7 +211,8 @@ def measure(argv: list[str]) -> Run:
     sampler.join()
     if child.returncode != 0:
         raise SystemExit(f"{argv[:4]} failed ({child.returncode}):\n{output[-3000:]}")
-    return Run(seconds, peak[0] / 1024, output.strip().splitlines()[-1] if output else "")
+    last = output.strip().splitlines()[-1] if output else ""
+    return Run(seconds, peak[0] / 1024, last, sum(cpu.values()))
 
 
 # The collection layer alone (fetch + parse + normalise, no classify/store), for comparison.
@@ -293,7 +303,8 @@ def repeated(times: int, ours: Callable[[], Run], naive: Callable[[], Run]) -> t
 def best(runs: list[Run]) -> Run:
     """The fastest run, with the highest peak memory of them all."""
     fastest = min(runs, key=lambda run: run.seconds)
-    return Run(fastest.seconds, max(run.peak_mb for run in runs), fastest.output)
+    peak = max(run.peak_mb for run in runs)
+    return Run(fastest.seconds, peak, fastest.output, fastest.cpu_seconds)
 
 
 def write_config(directory: Path, urls: list[str], per_host: int | None) -> Path:
@@ -318,8 +329,10 @@ def report(results: dict[str, tuple[Run, Run]]) -> None:
     print("| --- | --- | --- | --- |")
     for name, (ours, naive) in results.items():
         print(
-            f"| {name} | {ours.seconds:.2f} s, peak {ours.peak_mb:.0f} MB"
-            f" | {naive.seconds:.2f} s, peak {naive.peak_mb:.0f} MB"
+            f"| {name} | {ours.seconds:.2f} s ({ours.cpu_seconds:.1f} CPU-s),"
+            f" peak {ours.peak_mb:.0f} MB"
+            f" | {naive.seconds:.2f} s ({naive.cpu_seconds:.1f} CPU-s),"
+            f" peak {naive.peak_mb:.0f} MB"
             f" | {ours.seconds / naive.seconds:.2f}x |"
         )
     print()
