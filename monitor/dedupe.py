@@ -21,6 +21,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import chain
 
 import numpy as np
 
@@ -80,12 +81,16 @@ def shingle_hashes(tokens: list[str], size: int | None = None) -> np.ndarray:
     size = min(size or SHINGLE_WORDS, len(tokens))
     if size == 0:
         return np.empty(0, dtype=np.uint32)
-    word_hashes = np.fromiter(map(_word_hash, tokens), np.uint32, len(tokens))
-    count = len(tokens) - size + 1
+    return np.unique(_runs(np.fromiter(map(_word_hash, tokens), np.uint32, len(tokens)), size))
+
+
+def _runs(word_hashes: np.ndarray, size: int) -> np.ndarray:
+    """The combined hash of every run of ``size`` consecutive word hashes."""
+    count = len(word_hashes) - size + 1
     combined = np.zeros(count, dtype=np.uint32)
     for offset in range(size):
         combined = combined * _POSITION_MULTIPLIER + word_hashes[offset : offset + count]
-    return np.unique(combined)
+    return combined
 
 
 @lru_cache(maxsize=1 << 17)
@@ -107,18 +112,30 @@ def signatures(texts: Sequence[list[str]], size: int | None = None) -> list[np.n
     text: every shingle hash is mixed with the MurmurHash3 finaliser, then permuted with each
     ``a * h + b (mod 2**32)`` of datasketch's permutations, and each permutation keeps its
     minimum. Doing it for all texts at once costs one set of numpy calls instead of one per
-    article."""
+    article: the shingles of all texts are made from their words laid end to end, keeping the
+    runs that do not cross from one text into the next (a text's repeated shingles are not
+    removed, as ``shingle_hashes`` does: they cannot change a minimum)."""
     out: list[np.ndarray | None] = [None] * len(texts)
-    chunks, owners = [], []
-    for index, tokens in enumerate(texts):
-        if len(tokens) >= MIN_WORDS:
-            chunks.append(shingle_hashes(tokens, size))
-            owners.append(index)
-    if not chunks:
+    owners = [index for index, tokens in enumerate(texts) if len(tokens) >= MIN_WORDS]
+    if not owners:
         return out
+    lengths = np.array([len(texts[index]) for index in owners])
+    size = size or SHINGLE_WORDS
+    if size > lengths.min():  # a text shorter than a shingle: one shingle of all its words
+        chunks = [shingle_hashes(texts[index], size) for index in owners]
+        counts = np.array([len(chunk) for chunk in chunks])
+        shingles = np.concatenate(chunks)
+    else:
+        words = chain.from_iterable(texts[index] for index in owners)
+        runs = _runs(np.fromiter(map(_word_hash, words), np.uint32, lengths.sum()), size)
+        counts = lengths - size + 1
+        offsets = (
+            np.arange(len(runs)) - np.repeat(np.cumsum(lengths) - lengths, lengths)[: len(runs)]
+        )
+        shingles = runs[offsets < np.repeat(counts, lengths)[: len(runs)]]
     a, b = _permutations()
-    hashes = _fmix32(np.concatenate(chunks))
-    starts = np.cumsum([0] + [len(c) for c in chunks[:-1]])
+    hashes = _fmix32(shingles)
+    starts = np.cumsum(counts) - counts
     with np.errstate(over="ignore"):
         # One row per permutation, so every operation runs along contiguous memory (about
         # eight times faster than a column per permutation).

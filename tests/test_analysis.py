@@ -82,15 +82,17 @@ def test_a_parse_worker_reaches_the_verdict_and_fingerprint_this_process_would()
         assert there.bands == band_keys(local.signature, SIMILARITY)
 
 
-def test_signatures_are_datasketch_minhash_values():
+@pytest.mark.parametrize("size", [None, 2, 60])  # 60: longer than some of the texts
+def test_signatures_are_datasketch_minhash_values(size):
     """Signatures made in one numpy pass equal datasketch's MinHash, text by text."""
     from datasketch import MinHash
 
     texts = [comparable_text(parse_feed(rss([item]), "x")[0]) for item in [SWAP, *NEGATIVES]]
-    ours = signatures(texts)
+    assert size != 60 or min(map(len, texts)) < size < max(map(len, texts))
+    ours = signatures(texts, size)
     for tokens, sig in zip(texts, ours, strict=True):
         reference = MinHash(num_perm=NUM_PERM, seed=1, scheme=SCHEME, hashfunc=int)
-        reference.update_batch(shingle_hashes(tokens).tolist())
+        reference.update_batch(shingle_hashes(tokens, size).tolist())
         assert sig is not None
         assert np.array_equal(sig, np.asarray(reference.hashvalues, dtype=np.uint32))
     assert signatures([["too", "short"]]) == [None]
