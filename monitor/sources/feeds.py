@@ -33,7 +33,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # What a parse worker runs: loaded once in the fork server the workers are forked from.
-WORKER_MODULES = ["monitor.sources.parse", "monitor.analysis", "monitor.classify.classifier"]
+WORKER_MODULES = [
+    "monitor.sources.parse",
+    "fastfeedparser",
+    "feedparser",
+    "monitor.analysis",
+    "monitor.classify.classifier",
+]
 
 # Below this many bytes a document is parsed in a thread: shipping it to a process costs more.
 INLINE_PARSE_BYTES = 16 * 1024

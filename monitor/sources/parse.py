@@ -17,9 +17,6 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 from xml.sax import SAXParseException
 
-import fastfeedparser
-import feedparser
-
 from monitor.models import Article
 from monitor.normalize import canonical_url, html_to_text, struct_time_to_utc
 from monitor.sources.errors import SourceError
@@ -74,6 +71,8 @@ def parse_document(content: bytes, source: str, base_url: str = "") -> ParsedFee
     if content.lstrip()[:1] == b"{":
         # feedparser 6 does not read JSON Feed: the fallback for JSON is ours.
         return ParsedFeed(list(_json_feed_articles(content, source, base_url)), None, "jsonfeed")
+    import feedparser  # the fallback, loaded when first needed (workers have it preloaded)
+
     parsed = feedparser.parse(content, response_headers={"content-location": base_url})
     if not parsed.entries and not parsed.version:
         raise SourceError(_not_feed_reason(content, parsed), "not_feed")
@@ -146,6 +145,8 @@ def _ttl(content: bytes) -> timedelta | None:
 
 def _parse_fast(content: bytes) -> Any | None:
     """fastfeedparser's result, or None for the feedparser fallback to try."""
+    import fastfeedparser  # not at import: a process that only hands documents on skips it
+
     try:
         parsed = fastfeedparser.parse(content, include_tags=False, include_media=False)
     except Exception:
