@@ -250,11 +250,13 @@ class Daemon:
                 report.failed,
                 extra=event_fields("delivery", **vars(report)),
             )
-        if report.sent or report.failed or report.retrying:
-            record_delivery(report.sent, report.retrying, report.failed)
-            self._refresh_gauges()
         if report.sent:
             self._observe_latencies()
+        if report.sent or report.failed or report.retrying:
+            # The gauges last: a scrape that sees an alert counted as sent sees its delivery
+            # and latency counted too (the endpoint serves from another thread).
+            record_delivery(report.sent, report.retrying, report.failed)
+            self._refresh_gauges()
 
     def _refresh_gauges(self) -> None:
         store = self.service.store
