@@ -39,7 +39,10 @@ def canonical_url(url: str) -> str:
     url = url.strip()
     try:
         cleaned = canonicalize_url(_courlan_normalize()(url), keep_fragments=False)
-        return canonicalize_url(_desktop_edition(cleaned), keep_fragments=False)
+        desktop = _desktop_edition(cleaned)
+        # canonicalize_url is idempotent: only an edition mapped to another URL needs it again
+        # (most URLs are no edition; this halves the cost of a new feed's links).
+        return cleaned if desktop == cleaned else canonicalize_url(desktop, keep_fragments=False)
     except (ValueError, TypeError):
         return url
 
