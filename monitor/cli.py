@@ -53,6 +53,23 @@ def load(args: argparse.Namespace) -> Config:
     return config
 
 
+def _start_parse_workers(config: Config, only_if_sure: bool = False) -> None:
+    """Start the parse workers' fork server now, so its imports run beside this process's own
+    (see ``monitor.sources.workers``): always for the daemon, which will need it; for one
+    pass (``only_if_sure``) when a feed has never delivered a document, so its first will be
+    parsed. A pass that may well find nothing new leaves it to the first new document."""
+    if not config.feeds:
+        return
+    if only_if_sure:
+        from monitor.store import feeds_never_read
+
+        if not feeds_never_read(config.database, (feed.name for feed in config.feeds)):
+            return
+    from monitor.sources import workers
+
+    workers.start_early()
+
+
 def _settle_imports() -> None:
     """The modules imported so far live as long as the process: ``gc.freeze`` keeps the
     cyclic garbage collector from walking their hundred thousand objects again at every
@@ -79,20 +96,24 @@ def _print_json(obj: Any) -> None:
 @command("run")
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the daemon until SIGTERM or SIGINT."""
+    config = load(args)
+    _start_parse_workers(config)
     from monitor.daemon import run_daemon
 
     _settle_imports()
-    run_daemon(load(args))
+    run_daemon(config)
     return 0
 
 
 @command("poll")
 def cmd_poll(args: argparse.Namespace) -> int:
     """One pass over every feed, then deliver what it enqueued."""
+    config = load(args)
+    _start_parse_workers(config, only_if_sure=True)
     from monitor.service import poll_and_deliver
 
     _settle_imports()
-    report = asyncio.run(poll_and_deliver(load(args)))
+    report = asyncio.run(poll_and_deliver(config))
     ingest, delivery = report.ingest, report.delivery
     print(
         f"{report.sources} feeds polled ({report.failed} failed): {ingest.seen} entries,"

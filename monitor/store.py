@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -999,6 +999,21 @@ _STORY_SOURCES_VIEW = (
     " WHERE story_id = s.id ORDER BY source)) AS reported_by, max(g.seen_at) AS last_seen"
     " FROM stories s JOIN story_sightings g ON g.story_id = s.id GROUP BY s.id"
 )
+
+
+def feeds_never_read(path: Path, names: Iterable[str]) -> bool:
+    """Whether any of these feeds has not yet delivered a document to the database at
+    ``path`` (so the coming poll will surely parse one): a quick read-only look, taken before
+    the database is opened for writing. True when there is no database or it cannot be read."""
+    if not path.is_file():
+        return True
+    try:
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as conn:
+            rows = conn.execute("SELECT name FROM sources WHERE body_hash IS NOT NULL")
+            read = {name for (name,) in rows}
+    except sqlite3.Error:
+        return True
+    return not read.issuperset(names)
 
 
 def _feed_state(row: tuple[Any, ...] | None, url: str) -> FeedState:

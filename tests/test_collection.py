@@ -436,6 +436,59 @@ def test_a_poll_in_which_nothing_changed_loads_no_parser_or_classifier(tmp_path,
     assert source(config, "f")["last_status"] == "not modified"
 
 
+FORK_SERVER_RUNNING = """
+import os, sys
+from monitor.cli import main
+code = main(sys.argv[1:])
+children = set()
+for task in os.listdir("/proc/self/task"):
+    children.update(open(f"/proc/self/task/{task}/children").read().split())
+commands = [open(f"/proc/{pid}/cmdline").read() for pid in children]
+print(code, any("multiprocessing.forkserver" in command for command in commands))
+"""
+
+
+def fork_server_started(argv: list[str]) -> bool:
+    """Whether ``monitor ARGV`` (run in a fresh process) left a fork server running."""
+    done = subprocess.run(
+        [sys.executable, "-c", FORK_SERVER_RUNNING, *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=monitor_env(),
+        cwd=str(REPO),
+    )
+    code, started = done.stdout.splitlines()[-1].split()
+    assert code == "0", done.stderr
+    return started == "True"
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
+def test_a_first_poll_starts_its_parse_workers_at_once_and_a_quiet_one_does_not(
+    tmp_path, server
+):
+    """A feed that never delivered a document will be parsed: the workers' fork server
+    starts before the poll's own imports. Once every feed has been read, a pass may find
+    nothing new (and here finds nothing): the fork server waits for a first new document.
+    The feed is small, so it is parsed in a thread and only an early start leaves a fork
+    server behind."""
+    server.routes["/feed.xml"] = etagged_swap
+    config = one_feed(tmp_path, server.url("/feed.xml"))
+    argv = ["poll", "--once", "--config", str(config)]
+
+    assert fork_server_started(argv)
+    assert source(config, "f")["articles_total"] == 1
+    assert not fork_server_started(argv)
+    assert source(config, "f")["last_status"] == "not modified"
+
+    import yaml
+
+    more = yaml.safe_load(config.read_text())
+    more["feeds"].append({"name": "g", "url": server.url("/feed.xml")})
+    config.write_text(yaml.safe_dump(more, sort_keys=False))
+    assert fork_server_started(argv)  # g has not been read yet
+
+
 def test_parse_workers_are_used_for_large_feeds(tmp_path, server):
     items = [
         {"title": f"Story {i}", "link": f"http://127.0.0.1/s/{i}", "description": "words " * 200}

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import multiprocessing
 import os
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from monitor.models import Article
+from monitor.sources import workers
 from monitor.sources.errors import SourceError
 from monitor.sources.http import FetchLimits, FetchResult, HostLimiter, Validators, fetch
 
@@ -31,15 +31,6 @@ if TYPE_CHECKING:
     from monitor.sources.parse import ParsedFeed
 
 log = logging.getLogger(__name__)
-
-# What a parse worker runs: loaded once in the fork server the workers are forked from.
-WORKER_MODULES = [
-    "monitor.sources.parse",
-    "fastfeedparser",
-    "feedparser",
-    "monitor.analysis",
-    "monitor.classify.classifier",
-]
 
 # Below this many bytes a document is parsed in a thread: shipping it to a process costs more.
 INLINE_PARSE_BYTES = 16 * 1024
@@ -105,12 +96,7 @@ class ParsePool:
 
     def _pool(self) -> Executor:
         if self._executor is None:
-            # Not fork: the parent runs threads and an event loop. A fork server is a clean
-            # process that imports the parsers and the classifier once; each worker is forked
-            # from it with them loaded, instead of importing them again (about 0.3 s each).
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(WORKER_MODULES)
-            self._executor = ProcessPoolExecutor(self.workers, mp_context=context)
+            self._executor = ProcessPoolExecutor(self.workers, mp_context=workers.context())
         return self._executor
 
     def close(self) -> None:
