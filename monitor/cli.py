@@ -19,6 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 from monitor.errors import ConfigError, MonitorError
 
+# httpx imports its own command-line client (with rich, click and pygments: about 50 ms)
+# whenever those are installed, as they are beside newsmonitor, which never runs it. A None
+# in sys.modules makes that one import fail as httpx expects when they are missing: it then
+# defines a stub ``httpx.main`` instead. Nothing else of httpx changes.
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+
 if TYPE_CHECKING:
     from monitor.config import Config, FeedConfig
 
