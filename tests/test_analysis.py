@@ -7,6 +7,7 @@ fails to store must not take its neighbours down with it."""
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from datetime import UTC, datetime
 
@@ -32,6 +33,7 @@ from monitor.dedupe import (
 from monitor.models import Article
 from monitor.pipeline import Pipeline
 from monitor.sources.feeds import ParsePool, parse_feed
+from monitor.sources.workers import WORKER_NICENESS
 from monitor.store import Store
 from monitor.stories import Stories
 
@@ -59,11 +61,14 @@ def test_a_parse_worker_reaches_the_verdict_and_fingerprint_this_process_would()
         # What the worker has loaded: the parsers and the classifier, not the HTTP client
         # or the event loop, which only the writing process uses.
         loaded = pool._pool().submit(eval, "sorted(__import__('sys').modules)").result()
+        # ... and it yields the CPU to the process that fetches, stores and alerts.
+        niceness = pool._pool().submit(os.nice, 0).result()
     finally:
         pool.close()
 
     assert {"monitor.sources.parse", "monitor.analysis", "fastfeedparser"} <= set(loaded)
     assert not {"httpx", "monitor.sources.feeds", "scrapy", "twisted"} & set(loaded)
+    assert niceness == min(19, os.nice(0) + WORKER_NICENESS) and WORKER_NICENESS > 0
     classifier = Classifier(default_rules())
     assert len(analyses) == len(articles) == 1 + len(NEGATIVES)
     assert "prisoner_swap" in analyses[0].classification.topics

@@ -96,7 +96,9 @@ class ParsePool:
 
     def _pool(self) -> Executor:
         if self._executor is None:
-            self._executor = ProcessPoolExecutor(self.workers, mp_context=workers.context())
+            self._executor = ProcessPoolExecutor(
+                self.workers, mp_context=workers.context(), initializer=workers.in_background
+            )
         return self._executor
 
     def close(self) -> None:
