@@ -65,6 +65,13 @@ class CompiledSignal:
     rule: Signal
     terms: frozenset[int]
     partners: frozenset[int]
+    # weight_of(n) for every n up to ``repeat`` (more occurrences weigh no more)
+    _weights: tuple[float, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        weight, repeat = self.rule.weight, self.rule.repeat
+        table = tuple(round(1 - (1 - weight) ** n, 4) for n in range(repeat + 1))
+        object.__setattr__(self, "_weights", table)
 
     def observe(self, doc: Document, ignored: set[int]) -> tuple[int, list[str]]:
         """How many times the signal's evidence occurs, and the matched text."""
@@ -80,15 +87,22 @@ class CompiledSignal:
     def count(self, doc: Document, ignored: set[int]) -> int:
         """What ``observe`` counts, without the matched text (scoring an article that will
         not match needs no explanation)."""
-        if self.rule.entities is not None:
+        rule = self.rule
+        if rule.entities is not None:
             return self._entities(doc)[0]
-        if self.rule.near is None:
+        if rule.near is not None:
+            return len(self._pairs(doc, ignored))
+        if ignored:
             return self._any_count(doc, self._firsts(doc, ignored))
-        return len(self._pairs(doc, ignored))
+        # _any_count(_firsts(...)) without sorting: distinct first occurrences, and whether
+        # the earliest of them is in the headline.
+        hits = doc.hits
+        firsts = {hits[term_id][0] for term_id in self.terms.intersection(hits)}
+        return len(firsts) + (min(firsts)[1] <= doc.title_end) if firsts else 0
 
     def weight_of(self, count: int) -> float:
         """The evidence ``count`` occurrences give (as ``weigh`` records it)."""
-        return round(1 - (1 - self.rule.weight) ** min(count, self.rule.repeat), 4)
+        return self._weights[min(count, self.rule.repeat)]
 
     def _firsts(self, doc: Document, ignored: set[int]) -> list[Span]:
         """The first occurrence of each term of the list that occurs (a word said five times
@@ -220,8 +234,10 @@ class CompiledTopic:
         if explain:
             return self._explained(doc)
         ignored = self._ignored(doc)
-        weights, core = [], False
+        weights, core, hits = [], False, doc.hits
         for signal in self.signals:
+            if signal.terms and signal.terms.isdisjoint(hits):
+                continue  # none of its terms occurs (most signals, for most articles)
             count = signal.count(doc, ignored)
             if count > 0:
                 weights.append(signal.weight_of(count))
