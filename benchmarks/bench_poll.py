@@ -43,6 +43,7 @@ from xml.sax.saxutils import escape
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 WORDS = [
     "minister",
@@ -151,6 +152,42 @@ def serve(feeds: int, items: int, port_out: multiprocessing.Queue) -> None:  # t
 def tree_usage(root: int) -> tuple[int, dict[int, float]]:
     """Resident memory (KiB) of ``root`` and all its descendants, and the CPU seconds each of
     them has used so far, from /proc."""
+    rss, cpu = 0, {}
+    for pid in _family(root):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            cpu[pid] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
+            rss += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE_KIB
+        except (OSError, ValueError, IndexError):
+            continue
+    return rss, cpu
+
+
+def _family(root: int) -> set[int]:
+    """``root`` and its descendants, from each thread's ``children`` file: a few reads, where
+    scanning all of /proc took 2-3 ms of CPU a sample, which a pass using both cores lost."""
+    family, frontier = {root}, [root]
+    while frontier:
+        pid = frontier.pop()
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                children = Path(f"/proc/{pid}/task/{task}/children").read_text().split()
+            except FileNotFoundError:  # a kernel without CONFIG_PROC_CHILDREN
+                return _family_by_scan(root)
+            except OSError:
+                continue
+            for child in map(int, children):
+                if child not in family:
+                    family.add(child)
+                    frontier.append(child)
+    return family
+
+
+def _family_by_scan(root: int) -> set[int]:
     parents: dict[int, int] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -166,17 +203,7 @@ def tree_usage(root: int) -> tuple[int, dict[int, float]]:
             if ppid == parent and pid not in family:
                 family.add(pid)
                 frontier.append(pid)
-    rss, cpu = 0, {}
-    for pid in family:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            cpu[pid] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    rss += int(line.split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-    return rss, cpu
+    return family
 
 
 @dataclass
