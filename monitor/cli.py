@@ -73,7 +73,12 @@ def _start_parse_workers(config: Config, only_if_sure: bool = False) -> None:
             return
     from monitor.sources import workers
 
-    workers.start_early()
+    try:
+        workers.start_early()
+    except OSError as exc:  # no room for its socket or process: the first document tries again
+        import logging
+
+        logging.getLogger(__name__).warning("could not start the parse workers early: %s", exc)
 
 
 def _settle_imports() -> None:

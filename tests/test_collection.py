@@ -490,6 +490,27 @@ def test_a_first_poll_starts_its_parse_workers_at_once_and_a_quiet_one_does_not(
     assert fork_server_started(argv)  # g has not been read yet
 
 
+def test_a_fork_server_that_cannot_start_early_does_not_stop_the_poll(
+    tmp_path, server, monkeypatch, capsys
+):
+    """Starting the workers early is an optimisation: if the system refuses it (no temporary
+    directory for its socket, no more processes), the pass goes on and says so."""
+    from monitor import cli
+    from monitor.sources import workers
+
+    def refused() -> None:
+        raise OSError(11, "Resource temporarily unavailable")
+
+    # Simulated: a refusal of fork or of a temporary directory cannot be staged here.
+    monkeypatch.setattr(workers, "start_early", refused)
+    server.routes["/feed.xml"] = etagged_swap
+    config = one_feed(tmp_path, server.url("/feed.xml"))
+
+    assert cli.main(["poll", "--once", "--config", str(config)]) == 0
+    assert source(config, "f")["articles_total"] == 1
+    assert "could not start the parse workers early" in capsys.readouterr().err
+
+
 def test_parse_workers_are_used_for_large_feeds(tmp_path, server):
     items = [
         {"title": f"Story {i}", "link": f"http://127.0.0.1/s/{i}", "description": "words " * 200}
