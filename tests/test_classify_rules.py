@@ -155,6 +155,11 @@ def test_matched_topics_say_why():
     assert verdict.signals[0].rule == "swap phrase" and verdict.threshold == 0.5
 
 
+def _alternatives(slots: int, each: int) -> str:
+    """A term of ``slots`` word slots, each offering ``each`` different exact words."""
+    return " ".join("|".join(f"=w{slot}x{n}" for n in range(each)) for slot in range(slots))
+
+
 @pytest.mark.parametrize(
     ("block", "message"),
     [
@@ -166,6 +171,8 @@ def test_matched_topics_say_why():
         ({"signals": [{"any": ["x"], "weight": 1}], "thresold": 0.5}, "Extra inputs"),
         ({"signals": []}, "at least 1 item"),
         ({"signals": [{"entities": ["GPE"], "roles": ["envoy"], "weight": 1}]}, "filters people"),
+        # 20 × 20 × 20 literal forms: over the 5,000 one term may stand for
+        ({"signals": [{"any": [_alternatives(3, 20)], "weight": 1}]}, "too many forms"),
     ],
 )
 def test_bad_rules_are_config_errors_with_their_key_path(tmp_path, block, message):
@@ -176,6 +183,18 @@ def test_bad_rules_are_config_errors_with_their_key_path(tmp_path, block, messag
 
     text = str(caught.value)
     assert "topics.swap" in text and message in text, text
+
+
+def test_a_term_is_refused_by_the_forms_it_stands_for_not_by_how_it_spells_them(tmp_path):
+    # 80 × 80 ways to spell one phrase: a single form, which the rules may use.
+    term = " ".join("|".join(["=" + word] * 80) for word in ("prisoner", "swap"))
+    path = write_config(
+        tmp_path, yaml.safe_dump({"topics": {"swap": {"signals": [{"any": [term], "weight": 1}]}}})
+    )
+
+    rules = load_config(path, env={}).topics["swap"]
+
+    assert score(Classifier({"t": rules}), "Prisoner swap agreed") == 1.0
 
 
 def test_config_yaml_ships_the_packaged_rules():
