@@ -62,8 +62,9 @@ def load(args: argparse.Namespace) -> Config:
 def _start_parse_workers(config: Config, only_if_sure: bool = False) -> None:
     """Start the parse workers' fork server now, so its imports run beside this process's own
     (see ``monitor.sources.workers``): always for the daemon, which will need it; for one
-    pass (``only_if_sure``) when a feed has never delivered a document, so its first will be
-    parsed. A pass that may well find nothing new leaves it to the first new document."""
+    pass (``only_if_sure``) when a feed that is not failing has never delivered a document,
+    so its first will be parsed. A pass that may well find nothing new leaves it to the first
+    new document."""
     if not config.feeds:
         return
     if only_if_sure:

@@ -1004,16 +1004,21 @@ _STORY_SOURCES_VIEW = (
 def feeds_never_read(path: Path, names: Iterable[str]) -> bool:
     """Whether any of these feeds has not yet delivered a document to the database at
     ``path`` (so the coming poll will surely parse one): a quick read-only look, taken before
-    the database is opened for writing. True when there is no database or it cannot be read."""
+    the database is opened for writing. True when there is no database or it cannot be read.
+
+    A feed whose last poll failed is not counted: one that never worked will most likely
+    fail again, and must not make every pass start the parse workers early."""
     if not path.is_file():
         return True
     try:
         with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as conn:
-            rows = conn.execute("SELECT name FROM sources WHERE body_hash IS NOT NULL")
-            read = {name for (name,) in rows}
+            rows = conn.execute(
+                "SELECT name FROM sources WHERE body_hash IS NOT NULL OR consecutive_failures > 0"
+            )
+            settled = {name for (name,) in rows}
     except sqlite3.Error:
         return True
-    return not read.issuperset(names)
+    return not settled.issuperset(names)
 
 
 def _feed_state(row: tuple[Any, ...] | None, url: str) -> FeedState:

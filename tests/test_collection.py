@@ -470,8 +470,8 @@ def fork_server_started(argv: list[str]) -> bool:
 def test_a_first_poll_starts_its_parse_workers_at_once_and_a_quiet_one_does_not(tmp_path, server):
     """A feed that never delivered a document will be parsed: the workers' fork server
     starts before the poll's own imports. Once every feed has been read, a pass may find
-    nothing new (and here finds nothing): the fork server waits for a first new document.
-    The feed is small, so it is parsed in a thread and only an early start leaves a fork
+    nothing new (and here finds nothing): the fork server waits for a first new document, as
+    it does when the only feed not read yet keeps failing. The feed is small, so it is parsed in a thread and only an early start leaves a fork
     server behind."""
     server.routes["/feed.xml"] = etagged_swap
     config = one_feed(tmp_path, server.url("/feed.xml"))
@@ -488,6 +488,15 @@ def test_a_first_poll_starts_its_parse_workers_at_once_and_a_quiet_one_does_not(
     more["feeds"].append({"name": "g", "url": server.url("/feed.xml")})
     config.write_text(yaml.safe_dump(more, sort_keys=False))
     assert fork_server_started(argv)  # g has not been read yet
+
+    # A feed that has never worked: tried once, like any new feed, then left to the first
+    # new document (it would otherwise start the workers early on every pass).
+    more["feeds"].append({"name": "h", "url": server.url("/gone.xml")})
+    config.write_text(yaml.safe_dump(more, sort_keys=False))
+    assert fork_server_started(argv)
+    assert source(config, "h")["consecutive_failures"] == 1
+    assert not fork_server_started(argv)
+    assert source(config, "h")["consecutive_failures"] == 2
 
 
 def test_a_fork_server_that_cannot_start_early_does_not_stop_the_poll(
