@@ -68,9 +68,9 @@ def _start_parse_workers(config: Config, only_if_sure: bool = False) -> None:
     if not config.feeds:
         return
     if only_if_sure:
-        from monitor.store import feeds_never_read
+        from monitor.store import first_documents_due
 
-        if not feeds_never_read(config.database, (feed.name for feed in config.feeds)):
+        if not first_documents_due(config.database, (feed.name for feed in config.feeds)):
             return
     from monitor.sources import workers
 

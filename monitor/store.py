@@ -1001,12 +1001,12 @@ _STORY_SOURCES_VIEW = (
 )
 
 
-def feeds_never_read(path: Path, names: Iterable[str]) -> bool:
+def first_documents_due(path: Path, names: Iterable[str]) -> bool:
     """Whether any of these feeds has not yet delivered a document to the database at
     ``path`` (so the coming poll will surely parse one): a quick read-only look, taken before
     the database is opened for writing. True when there is no database or it cannot be read.
 
-    A feed whose last poll failed is not counted: one that never worked will most likely
+    A feed whose last poll failed does not count: one that never worked will most likely
     fail again, and must not make every pass start the parse workers early."""
     if not path.is_file():
         return True

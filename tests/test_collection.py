@@ -471,8 +471,8 @@ def test_a_first_poll_starts_its_parse_workers_at_once_and_a_quiet_one_does_not(
     """A feed that never delivered a document will be parsed: the workers' fork server
     starts before the poll's own imports. Once every feed has been read, a pass may find
     nothing new (and here finds nothing): the fork server waits for a first new document, as
-    it does when the only feed not read yet keeps failing. The feed is small, so it is parsed in a thread and only an early start leaves a fork
-    server behind."""
+    it does when the only feed not read yet keeps failing. The feed is small, so it is
+    parsed in a thread and only an early start leaves a fork server behind."""
     server.routes["/feed.xml"] = etagged_swap
     config = one_feed(tmp_path, server.url("/feed.xml"))
     argv = ["poll", "--once", "--config", str(config)]
