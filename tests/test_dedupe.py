@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -21,7 +23,13 @@ from monitor.dedupe import (
     words,
 )
 from monitor.models import Article
-from monitor.normalize import canonical_url, page_canonical_url, url_identity
+from monitor.normalize import (
+    _canonical_in_full,
+    _plain,
+    canonical_url,
+    page_canonical_url,
+    url_identity,
+)
 from monitor.store import Store
 from monitor.stories import Stories
 
@@ -69,6 +77,77 @@ def test_amp_article_name_is_mapped_to_the_page_it_copies():
         == "https://example.org/news/swap.html"
     )
     assert canonical_url("https://example.org/news/swap.amp") == "https://example.org/news/swap"
+
+
+def test_links_taken_as_they_are_are_what_the_full_steps_give():
+    """``canonical_url`` returns plain links untouched without running courlan and w3lib:
+    for every link it takes that way, the full steps must agree. Random links built from
+    the characters and parts (AMP, mobile hosts, dot segments, escapes) that change a URL."""
+    rng = random.Random(6)
+    hosts = [
+        "example.org",
+        "www.example.org",
+        "m.example.org",
+        "mobile.example.org",
+        "amp.example.org",
+        "Example.org",
+        "127.0.0.1",
+        "localhost",
+        "a-b.co.uk",
+        "example.org.",
+        "www-example-org.cdn.ampproject.org",
+        "www.google.com",
+        "m.co",
+    ]
+    parts = [
+        "amp",
+        "AMP",
+        "x.amp",
+        "y.amp.html",
+        "camp",
+        "a",
+        "2025",
+        "index.html",
+        ".amp",
+        ".",
+        "..",
+        "",
+        "s",
+        "c",
+        "a b",
+        "%41",
+        "b?q=1",
+        "c#f",
+        "~u",
+        "é",
+    ]
+    taken = 0
+    for _ in range(20_000):
+        path = "/".join(rng.choice(parts) for _ in range(rng.randrange(5)))
+        url = f"{rng.choice(['http', 'https', 'HTTP'])}://{rng.choice(hosts)}/{path}"
+        if _plain(url):
+            taken += 1
+            assert _canonical_in_full(url) == url
+            assert canonical_url(url) == url
+    assert taken > 1_000  # the check above ran on a fair share of them
+
+    assert _plain("https://www.example.org/world/2025/05/swap-deal.html")
+    assert not _plain("https://www.example.org/world/2025/swap/amp")
+    assert canonical_url("https://www.example.org/world/2025/swap/amp") == (
+        "https://www.example.org/world/2025/swap"
+    )
+
+
+def test_links_in_the_corpora_taken_as_they_are_are_what_the_full_steps_give(shared_dir):
+    urls: set[str] = set()
+    for path in (shared_dir / "corpora").rglob("*"):
+        if path.is_file():
+            text = path.read_bytes().decode("utf-8", "replace")
+            urls.update(re.findall(r"https?://[^\s\"<>'\[\]{}|\\^`]+", text))
+    plain = [url for url in urls if _plain(url)]
+
+    assert len(plain) > len(urls) / 2
+    assert [url for url in plain if _canonical_in_full(url) != url] == []
 
 
 def test_rel_canonical_of_a_fetched_page_names_the_article():
