@@ -68,12 +68,18 @@ class Pipeline:
         with self.store.atomic():
             self.stories.refresh()
             known = self.store.articles_by_url(list(batch))
-            for article in batch.values():
-                stored = known.get(article.url)
-                if stored is None:
-                    self._ingest_new(article, given.get(article.url), report)
-                elif stored.source != article.source:
-                    self._seen_elsewhere(stored, article, report)
+            self.stories.expect(
+                analysis.fingerprint for url, analysis in given.items() if url not in known
+            )
+            try:
+                for article in batch.values():
+                    stored = known.get(article.url)
+                    if stored is None:
+                        self._ingest_new(article, given.get(article.url), report)
+                    elif stored.source != article.source:
+                        self._seen_elsewhere(stored, article, report)
+            finally:
+                self.stories.done_expecting()
         return report
 
     def ingest_many(self, batches: Sequence[Batch]) -> list[IngestReport | Exception]:

@@ -20,7 +20,7 @@ and is shared by every process writing the same database.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -82,6 +82,10 @@ class Stories:
         self._index: BandIndex | None = None
         self._refreshed_to = 0  # the highest article id read from the store
         self._own: set[int] = set()  # ids added here since the last refresh
+        # A batch's exact keys looked up at once (``expect``): key -> the stored copy having it
+        # (None: no copy has it), and the keys stored since, which that answer does not know.
+        self._expected: dict[str, StoryCandidate | None] | None = None
+        self._stored_keys: set[str] = set()
 
     def place(
         self, article: Article, fp: Fingerprint | None = None, bands: list[int] | None = None
@@ -101,6 +105,20 @@ class Stories:
         story_id = self.store.create_story(article.url, article.title, when)
         return Placement(story_id, article.url, "first", None, fp, bands)
 
+    def expect(self, fingerprints: Iterable[Fingerprint]) -> None:
+        """Look up the exact keys of a batch's new articles in one query (instead of one per
+        article); ``place`` answers from that until ``done_expecting``."""
+        keys = list(dict.fromkeys(key for fp in fingerprints for key in fp.exact_keys))
+        found: dict[str, StoryCandidate] = {}
+        for start in range(0, len(keys), 500):
+            found.update((c.via, c) for c in self.store.stories_by_key(keys[start : start + 500]))
+        self._expected = {key: found.get(key) for key in keys}
+        self._stored_keys = set()
+
+    def done_expecting(self) -> None:
+        self._expected = None
+        self._stored_keys = set()
+
     def remember(self, article_id: int, article: Article, placement: Placement) -> bool:
         """Record a stored article under its story; True when its source is new to the story."""
         fp = placement.fingerprint or fingerprint(article)
@@ -110,6 +128,8 @@ class Stories:
             signature = (signature_bytes(fp.signature), pack_bands(bands))
         index = self._index if self._index is not None else self.refresh()
         self.store.add_to_story(placement.story_id, article_id, fp.exact_keys, signature)
+        if self._expected is not None:
+            self._stored_keys.update(fp.exact_keys)
         if signature is not None:
             index.add(article_id, bands)
             self._own.add(article_id)
@@ -137,8 +157,16 @@ class Stories:
     def _exact(
         self, fp: Fingerprint, article: Article
     ) -> tuple[StoryCandidate, str, float | None] | None:
-        by_key = {c.via: c for c in self.store.stories_by_key(fp.exact_keys)}
-        for key in fp.exact_keys:
+        keys, expected = fp.exact_keys, self._expected
+        if (
+            expected is not None
+            and all(key in expected for key in keys)
+            and self._stored_keys.isdisjoint(keys)
+        ):
+            by_key = {key: c for key in keys if (c := expected[key]) is not None}
+        else:
+            by_key = {c.via: c for c in self.store.stories_by_key(keys)}
+        for key in keys:
             candidate = by_key.get(key)
             if candidate is not None and self._trusted(key, candidate, fp, article):
                 return candidate, key.split(":", 1)[0], None
@@ -237,6 +265,7 @@ class Stories:
         pruned = self.store.prune_signatures(self.clock() - 2 * self.config.window)
         if not pruned:
             return
+        self._expected = None  # the copies looked up may have lost their signatures
         if self._index is not None:
             oldest = self.store.oldest_signature()
             self._index.forget_below(oldest if oldest is not None else self._refreshed_to + 1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from conftest import LoopbackServer, rss, run_monitor, write_config
 from stories import NEGATIVES, SWAP
 
+from monitor.analysis import Analyzer
 from monitor.classify import Classifier
 from monitor.config import FollowUpConfig, StoryConfig, load_config
 from monitor.dedupe import fingerprint, similarity
@@ -232,6 +234,36 @@ def test_follow_up_when_a_later_copy_brings_a_new_topic(tmp_path):
         ("story_update", ["prisoner_swap", "diplomacy"]),
     ]
     assert alerts[1]["story"]["topics"] == ["diplomacy"]
+
+
+def test_copies_delivered_together_join_one_story(tmp_path):
+    """Articles analysed in a parse worker arrive with their fingerprints, and their exact
+    keys are looked up for the whole batch at once: a copy must still find the story of one
+    stored earlier in the same batch, and of one stored by an earlier batch."""
+    pipeline = _pipeline(tmp_path, FollowUpConfig())
+    analyzer = Analyzer.for_rules(pipeline.classifier._rules, pipeline.story_config.similarity)
+    first = _article(SWAP, "wire-a")
+    same_text = replace(first, url="https://other.example.net/teacher-freed", guid=None)
+    batch = [first, replace(same_text, source="wire-b", title="Teacher freed in Abu Dhabi")]
+    later = [
+        replace(first, url="https://mirror.example.com/swap", source="wire-c"),  # same GUID
+        replace(same_text, url=same_text.url + "-2", source="wire-d"),
+    ]
+
+    pipeline.ingest(batch, analyzer.analyze_all(batch))
+    pipeline.ingest(later, analyzer.analyze_all(later))
+
+    db = pipeline.store.db
+    assert db.execute("SELECT count(*) FROM stories").fetchone()[0] == 1
+    sightings = db.execute("SELECT source, how FROM story_sightings ORDER BY id").fetchall()
+    assert sightings == [
+        ("wire-a", "first"),
+        ("wire-b", "text"),
+        ("wire-c", "guid"),
+        ("wire-d", "text"),
+    ]
+    assert db.execute("SELECT sources FROM story_sources").fetchone()[0] == 4
+    assert [a["event"] for a in _alerts(pipeline)] == ["match"]
 
 
 def test_articles_stored_before_stories_each_become_a_story(tmp_path, monkeypatch):
