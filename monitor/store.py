@@ -834,17 +834,19 @@ class Store:
 
     def stories_by_key(self, keys: list[str]) -> list[StoryCandidate]:
         """Stored articles sharing one of these exact keys (URL, GUID, text hash)."""
-        if not keys:
-            return []
-        marks = ",".join("?" * len(keys))
-        rows = self.conn.execute(
-            f"{_candidate_select('k.key', 'k.article_id')} FROM story_keys k"
-            " JOIN stories s ON s.id = k.story_id LEFT JOIN articles a ON a.id = k.article_id"
-            " LEFT JOIN story_signatures g ON g.article_id = k.article_id"
-            f" WHERE k.key IN ({marks})",
-            keys,
-        ).fetchall()
-        return [_candidate(r) for r in rows]
+        out: list[StoryCandidate] = []
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self.conn.execute(
+                f"{_candidate_select('k.key', 'k.article_id')} FROM story_keys k"
+                " JOIN stories s ON s.id = k.story_id LEFT JOIN articles a ON a.id = k.article_id"
+                " LEFT JOIN story_signatures g ON g.article_id = k.article_id"
+                f" WHERE k.key IN ({marks})",
+                chunk,
+            )
+            out.extend(_candidate(r) for r in rows)
+        return out
 
     def stories_by_articles(self, article_ids: list[int]) -> list[StoryCandidate]:
         """Stored articles with a signature (candidate near copies), in the order given."""

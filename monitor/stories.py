@@ -109,9 +109,7 @@ class Stories:
         """Look up the exact keys of a batch's new articles in one query (instead of one per
         article); ``place`` answers from that until ``done_expecting``."""
         keys = list(dict.fromkeys(key for fp in fingerprints for key in fp.exact_keys))
-        found: dict[str, StoryCandidate] = {}
-        for start in range(0, len(keys), 500):
-            found.update((c.via, c) for c in self.store.stories_by_key(keys[start : start + 500]))
+        found = {c.via: c for c in self.store.stories_by_key(keys)}
         self._expected = {key: found.get(key) for key in keys}
         self._stored_keys = set()
 
