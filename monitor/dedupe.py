@@ -309,6 +309,9 @@ class BandIndex:
         self._recent: dict[int, int | list[int]] = {}
         self._listed: set[int] = set()  # the recent keys whose value is a list
         self._recent_size = 0
+        # Merged-key matches of a batch's articles, searched at once (``expect``): their band
+        # keys -> {article id: keys shared}; valid until the merged keys change.
+        self._expected: dict[tuple[int, ...], dict[int, int]] = {}
 
     def __len__(self) -> int:
         return len(self._keys) + self._recent_size
@@ -340,25 +343,55 @@ class BandIndex:
             return
         self._merge(np.repeat(ids.astype(np.int64), keys.shape[1]), keys.reshape(-1))
 
+    def expect(self, key_lists: Sequence[Sequence[int]]) -> None:
+        """Search the merged keys for a batch of articles' keys in one numpy pass (instead of
+        one per article); ``shared`` answers their merged part from it until the merged keys
+        next change."""
+        self._expected = {}
+        if not key_lists or not len(self._keys):
+            return
+        sizes = [len(keys) for keys in key_lists]
+        query = np.fromiter(chain.from_iterable(key_lists), np.int64, sum(sizes))
+        owners = np.repeat(np.arange(len(key_lists)), sizes)
+        found = self._merged_counts(query, owners, len(key_lists))
+        self._expected = {
+            tuple(keys): counts for keys, counts in zip(key_lists, found, strict=True)
+        }
+
     def shared(self, keys: Sequence[int], limit: int = 50) -> list[int]:
         """Ids of the articles sharing any of these keys, most shared keys first."""
-        counts: dict[int, int] = {}
-        merged = self._keys
-        if len(merged):
+        expected = self._expected.get(tuple(keys)) if self._expected else None
+        if expected is not None:
+            counts = dict(expected)
+        elif len(self._keys):
             query = np.asarray(keys, dtype=np.int64)
-            lo = merged.searchsorted(query)
-            hit = merged[np.minimum(lo, len(merged) - 1)] == query
-            if hit.any():
-                hi = merged.searchsorted(query[hit], "right")
-                for start, end in zip(lo[hit].tolist(), hi.tolist(), strict=True):
-                    for article_id in self._ids[start:end].tolist():
-                        counts[article_id] = counts.get(article_id, 0) + 1
+            counts = self._merged_counts(query, np.zeros(len(query), dtype=np.int64), 1)[0]
+        else:
+            counts = {}
         for key in self._recent.keys() & keys:
             owners = self._recent[key]
             for article_id in owners if isinstance(owners, list) else (owners,):
                 counts[article_id] = counts.get(article_id, 0) + 1
         ranked = sorted(counts.items(), key=lambda item: (-item[1], -item[0]))
         return [article_id for article_id, _ in ranked[:limit]]
+
+    def _merged_counts(
+        self, query: np.ndarray, owners: np.ndarray, count: int
+    ) -> list[dict[int, int]]:
+        """For each of ``count`` owners, {article id: how many of the owner's keys (``query``
+        where ``owners`` names it) it has among the merged keys}."""
+        found: list[dict[int, int]] = [{} for _ in range(count)]
+        merged = self._keys
+        lo = merged.searchsorted(query)
+        hit = merged[np.minimum(lo, len(merged) - 1)] == query
+        if hit.any():
+            hi = merged.searchsorted(query[hit], "right")
+            spans = zip(owners[hit].tolist(), lo[hit].tolist(), hi.tolist(), strict=True)
+            for owner, start, end in spans:
+                counts = found[owner]
+                for article_id in self._ids[start:end].tolist():
+                    counts[article_id] = counts.get(article_id, 0) + 1
+        return found
 
     def forget_below(self, article_id: int) -> None:
         """Drop every key of articles with smaller ids (those whose band keys were pruned)."""
@@ -367,6 +400,7 @@ class BandIndex:
         self._keys, self._ids = self._keys[keep], self._ids[keep]
 
     def _merge(self, ids: np.ndarray | None = None, keys: np.ndarray | None = None) -> None:
+        self._expected = {}
         parts_k, parts_i = [self._keys], [self._ids]
         if self._recent:
             recent = dict(self._recent)

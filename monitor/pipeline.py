@@ -68,9 +68,8 @@ class Pipeline:
         with self.store.atomic():
             self.stories.refresh()
             known = self.store.articles_by_url(list(batch))
-            self.stories.expect(
-                analysis.fingerprint for url, analysis in given.items() if url not in known
-            )
+            new = [analysis for url, analysis in given.items() if url not in known]
+            self.stories.expect([a.fingerprint for a in new], [a.bands for a in new])
             try:
                 for article in batch.values():
                     stored = known.get(article.url)

@@ -20,7 +20,7 @@ and is shared by every process writing the same database.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -105,17 +105,24 @@ class Stories:
         story_id = self.store.create_story(article.url, article.title, when)
         return Placement(story_id, article.url, "first", None, fp, bands)
 
-    def expect(self, fingerprints: Iterable[Fingerprint]) -> None:
-        """Look up the exact keys of a batch's new articles in one query (instead of one per
-        article); ``place`` answers from that until ``done_expecting``."""
+    def expect(
+        self, fingerprints: Sequence[Fingerprint], bands: Sequence[list[int] | None]
+    ) -> None:
+        """Look up the exact keys of a batch's new articles in one query, and their band keys
+        in one search of the band index (instead of each once per article); ``place``
+        answers from those until ``done_expecting``."""
         keys = list(dict.fromkeys(key for fp in fingerprints for key in fp.exact_keys))
         found = {c.via: c for c in self.store.stories_by_key(keys)}
         self._expected = {key: found.get(key) for key in keys}
         self._stored_keys = set()
+        index = self._index if self._index is not None else self.refresh()
+        index.expect([keys for keys in bands if keys])
 
     def done_expecting(self) -> None:
         self._expected = None
         self._stored_keys = set()
+        if self._index is not None:
+            self._index.expect([])
 
     def remember(self, article_id: int, article: Article, placement: Placement) -> bool:
         """Record a stored article under its story; True when its source is new to the story."""

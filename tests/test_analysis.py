@@ -118,6 +118,36 @@ def test_band_index_ranks_by_shared_keys_and_forgets_old_articles():
     assert index.shared([10, 11, 12, 21]) == [3, 4]
 
 
+def test_band_index_answers_a_batch_searched_at_once_as_it_would_one_by_one():
+    """``expect`` searches the merged keys for a feed's articles in one pass; ``shared`` must
+    then answer exactly as a search of its own would, also for keys added since (which are
+    not merged yet) and after a merge, which outdates the batch's search."""
+    rng = np.random.default_rng(6)
+    keys = rng.integers(-(2**62), 2**62, size=(2_000, 8))
+    index = BandIndex()
+    index.add_many(np.arange(2_000), keys)
+    batch = [
+        keys[5].tolist(),  # a stored article's keys
+        [*keys[6, :4].tolist(), *keys[7, 4:].tolist()],  # half from each of two
+        [*keys[6, :2].tolist(), 1, 2, 3, 4, 5, 6],
+        rng.integers(-(2**62), 2**62, size=8).tolist(),  # nothing in common
+    ]
+    reference = BandIndex()
+    reference.add_many(np.arange(2_000), keys)
+    index.expect(batch)
+
+    for article_id, query in enumerate(batch, start=10_000):
+        assert index.shared(query) == reference.shared(query)
+        index.add(article_id, query)  # recent keys: the next queries find them too
+        reference.add(article_id, query)
+    assert index.shared(batch[2]) == [10_002, 10_001, 6] == reference.shared(batch[2])
+
+    index.expect(batch)
+    index.add_many(np.array([20_000]), np.array([batch[0]]))  # a merge: the search is outdated
+    reference.add_many(np.array([20_000]), np.array([batch[0]]))
+    assert index.shared(batch[0]) == reference.shared(batch[0]) == [20_000, 10_000, 5]
+
+
 def test_a_near_copy_stored_by_another_process_is_found(tmp_path):
     """Band keys live in SQLite: a second writer's in-memory index catches up with them."""
     path = tmp_path / "shared.db"
