@@ -116,7 +116,7 @@ class Stories:
         self._expected = {key: found.get(key) for key in keys}
         self._stored_keys = set()
         index = self._index if self._index is not None else self.refresh()
-        index.expect([keys for keys in bands if keys])
+        index.expect([article_bands for article_bands in bands if article_bands])
 
     def done_expecting(self) -> None:
         self._expected = None
