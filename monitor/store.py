@@ -151,7 +151,8 @@ class Store:
         # Each source's batch is a savepoint, and SQLite keeps the pages a savepoint may have
         # to restore in a statement journal: a temporary file once it passes 64 KB, which a
         # batch of thirty articles does. In memory it costs no system calls (about half the
-        # kernel time of storing a cold pass).
+        # kernel time of storing a cold pass). Sorts and temporary tables that outgrow the
+        # page cache are kept in memory too.
         self.conn.execute("PRAGMA temp_store = MEMORY")
         self._depth = 0  # how many ``atomic`` blocks are open
         self._unindexed_from: int | None = None  # first article id this transaction stored
