@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sqlite3
 from datetime import UTC, datetime
 
@@ -32,6 +33,7 @@ from monitor.dedupe import (
 )
 from monitor.models import Article
 from monitor.pipeline import Pipeline
+from monitor.sources.errors import SourceError
 from monitor.sources.feeds import ParsePool, parse_feed
 from monitor.sources.workers import WORKER_NICENESS
 from monitor.store import Store
@@ -85,6 +87,85 @@ def test_a_parse_worker_reaches_the_verdict_and_fingerprint_this_process_would()
         assert local.signature is not None and there.fingerprint.signature is not None
         assert np.array_equal(there.fingerprint.signature, local.signature)
         assert there.bands == band_keys(local.signature, SIMILARITY)
+
+
+def test_documents_that_wait_for_a_worker_go_together_and_each_keeps_its_own_outcome():
+    """Documents arriving while the workers are busy go to them several to a job; a broken
+    one among them fails alone, with its own reason, and the others are read in full."""
+    analyzer = Analyzer.for_rules(default_rules(), SIMILARITY)
+    good = [
+        rss([{**item, "title": f"{item['title']} ({n})"} for item in [SWAP, *NEGATIVES]])
+        for n in range(10)
+    ]
+    broken = {
+        4: (
+            b"<!DOCTYPE html><html><body>" + b"<p>moved</p>" * 2000 + b"</body></html>",
+            "not_feed",
+        ),
+        7: (
+            b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+            + b"<rss>"
+            + b" " * 20000
+            + b"&x;</rss>",
+            "unsafe_xml",
+        ),
+    }
+    documents = [broken[n][0] if n in broken else good[n] for n in range(10)]
+    pool = ParsePool(workers=1, inline_below=0)
+
+    async def parse_all() -> list[object]:
+        return await asyncio.gather(
+            *[
+                pool.parse(d, f"feed{n}", f"https://example.org/{n}", analyzer)
+                for n, d in enumerate(documents)
+            ],
+            return_exceptions=True,
+        )
+
+    try:
+        outcomes = asyncio.run(parse_all())
+    finally:
+        pool.close()
+
+    assert pool.jobs < len(documents)  # some went to the worker together
+    for n, outcome in enumerate(outcomes):
+        if n in broken:
+            assert isinstance(outcome, SourceError) and outcome.kind == broken[n][1]
+            continue
+        assert not isinstance(outcome, BaseException), outcome
+        expected = parse_feed(documents[n], f"feed{n}", f"https://example.org/{n}")
+        assert [a.title for a in outcome.articles] == [a.title for a in expected]
+        assert outcome.analyses is not None and len(outcome.analyses) == len(expected)
+        assert "prisoner_swap" in outcome.analyses[0].classification.topics
+
+
+def test_a_parse_worker_killed_mid_document_fails_that_document_and_a_fresh_one_reads_on():
+    """The kernel's OOM killer (or an operator) ends a worker while it parses: that document
+    fails as a parse error recorded on its feed, and the next document is read by a new
+    worker rather than failing too."""
+    analyzer = Analyzer.for_rules(default_rules(), SIMILARITY)
+    big = rss([{**SWAP, "link": f"{SWAP['link']}?n={n}"} for n in range(3000)])
+    pool = ParsePool(workers=1, inline_below=0)
+
+    async def run() -> tuple[BaseException | None, int]:
+        doomed = asyncio.ensure_future(pool.parse(big, "big", "https://example.org/big", analyzer))
+        while pool._executor is None or not pool._executor._processes:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.3)  # the worker is reading the document by now
+        for pid in list(pool._executor._processes):
+            os.kill(pid, signal.SIGKILL)
+        failure = (await asyncio.gather(doomed, return_exceptions=True))[0]
+        after = await pool.parse(_feed(), "wire", "https://example.org/feed", analyzer)
+        return failure if isinstance(failure, BaseException) else None, len(after.articles)
+
+    try:
+        failure, read_after = asyncio.run(run())
+    finally:
+        pool.close()
+
+    assert isinstance(failure, SourceError) and failure.kind == "parse", failure
+    assert "died" in str(failure)
+    assert read_after == 1 + len(NEGATIVES)
 
 
 @pytest.mark.parametrize("size", [None, 2, 60])  # 60: longer than some of the texts

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator
+import traceback
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -54,6 +55,24 @@ def read_feed(
     if analyzer is None:
         return parsed
     return replace(parsed, analyses=analyzer.analyze_all(parsed.articles))
+
+
+def read_feeds(
+    documents: Sequence[tuple[bytes, str, str, Analyzer | None]],
+) -> list[ParsedFeed | Exception]:
+    """``read_feed`` for several documents in one call (one message each way between a
+    worker and the process that writes); a document that fails yields its exception in its
+    place and the others are read as ever."""
+    out: list[ParsedFeed | Exception] = []
+    for document in documents:
+        try:
+            out.append(read_feed(*document))
+        except SourceError as exc:  # the document's own fault, said in the message
+            out.append(exc)
+        except Exception as exc:  # noqa: BLE001 - a bug met on this document, with its trace
+            exc.add_note(f"raised in the parse worker:\n{traceback.format_exc()}")
+            out.append(exc)
+    return out
 
 
 def parse_document(content: bytes, source: str, base_url: str = "") -> ParsedFeed:
