@@ -7,6 +7,7 @@ fails to store must not take its neighbours down with it."""
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import signal
 import sqlite3
@@ -34,7 +35,7 @@ from monitor.dedupe import (
 from monitor.models import Article
 from monitor.pipeline import Pipeline
 from monitor.sources.errors import SourceError
-from monitor.sources.feeds import ParsePool, parse_feed
+from monitor.sources.feeds import JOBS_PER_WORKER, ParsePool, parse_feed
 from monitor.sources.workers import WORKER_NICENESS
 from monitor.store import Store
 from monitor.stories import Stories
@@ -166,6 +167,37 @@ def test_a_parse_worker_killed_mid_document_fails_that_document_and_a_fresh_one_
     assert isinstance(failure, SourceError) and failure.kind == "parse", failure
     assert "died" in str(failure)
     assert read_after == 1 + len(NEGATIVES)
+
+
+def test_documents_waiting_for_a_worker_fail_cleanly_when_none_can_be_started(monkeypatch):
+    """Once no worker can be started any more (no room for another process), the documents
+    that were waiting for one fail as parse errors, recorded on their feeds: none is left
+    waiting for ever, and those already sent are read."""
+    pool = ParsePool(workers=1, inline_below=0)
+    real_pool, calls = pool._pool, []
+
+    def pool_until_full() -> object:
+        calls.append(1)
+        if len(calls) > JOBS_PER_WORKER:
+            raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
+        return real_pool()
+
+    monkeypatch.setattr(pool, "_pool", pool_until_full)
+
+    async def run() -> list[object]:
+        polls = [pool.parse(_feed(), f"feed{n}", "https://example.org/feed") for n in range(10)]
+        return await asyncio.wait_for(asyncio.gather(*polls, return_exceptions=True), 60)
+
+    try:
+        outcomes = asyncio.run(run())
+    finally:
+        pool.close()
+
+    read = outcomes[:JOBS_PER_WORKER]
+    assert all(not isinstance(o, BaseException) for o in read), read
+    failed = outcomes[JOBS_PER_WORKER:]
+    assert all(isinstance(o, SourceError) and o.kind == "parse" for o in failed), failed
+    assert all("Resource temporarily unavailable" in str(o) for o in failed)
 
 
 @pytest.mark.parametrize("size", [None, 2, 60])  # 60: longer than some of the texts

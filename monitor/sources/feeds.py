@@ -129,8 +129,13 @@ class ParsePool:
             taken = [(document, parsed) for document, parsed in taken if not parsed.done()]
             if not taken:
                 continue
-            executor = self._pool()
-            job = loop.run_in_executor(executor, parse.read_feeds, [d for d, _ in taken])
+            try:
+                executor = self._pool()
+                job = loop.run_in_executor(executor, parse.read_feeds, [d for d, _ in taken])
+            except Exception as exc:  # no worker to be had (no room for a process ...)
+                for _, parsed in taken:
+                    parsed.set_exception(exc)
+                continue
             self._in_flight += 1
             self.jobs += 1
             job.add_done_callback(functools.partial(self._settle, taken, executor, loop))
@@ -161,8 +166,7 @@ class ParsePool:
                 parsed.set_exception(outcome)
             else:
                 parsed.set_result(outcome)
-        if not loop.is_closed():
-            self._dispatch(loop)
+        self._dispatch(loop)
 
     def _pool(self) -> Executor:
         if self._executor is None:
