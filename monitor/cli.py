@@ -108,6 +108,9 @@ def _print_json(obj: Any) -> None:
 @command("run")
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the daemon until SIGTERM or SIGINT."""
+    from monitor.sources import tls
+
+    tls.preload()
     config = load(args)
     _start_parse_workers(config)
     from monitor.daemon import run_daemon
@@ -120,6 +123,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 @command("poll")
 def cmd_poll(args: argparse.Namespace) -> int:
     """One pass over every feed, then deliver what it enqueued."""
+    from monitor.sources import tls
+
+    tls.preload()
     config = load(args)
     _start_parse_workers(config, only_if_sure=True)
     from monitor.service import poll_and_deliver

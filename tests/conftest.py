@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -64,6 +65,7 @@ class LoopbackServer:
     routes: dict[str, Route] = field(default_factory=dict)
     requests: list[Request] = field(default_factory=list)
     default: Reply = (404, {"Content-Type": "text/plain"}, b"not found")
+    tls: ssl.SSLContext | None = None  # serve HTTPS with this server-side context
 
     def __post_init__(self) -> None:
         server = self
@@ -102,6 +104,10 @@ class LoopbackServer:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
+        if self.tls is not None:
+            # The handshake runs in accept(); a client that rejects the certificate makes
+            # accept() raise an OSError, which the server drops like any failed connection.
+            self.httpd.socket = self.tls.wrap_socket(self.httpd.socket, server_side=True)
         # A short poll interval so that closing a server at the end of a test is quick.
         self.thread = threading.Thread(
             target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -110,7 +116,8 @@ class LoopbackServer:
 
     @property
     def base(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://127.0.0.1:{self.httpd.server_address[1]}"
 
     def url(self, path: str) -> str:
         return self.base + path

@@ -7,16 +7,20 @@ import contextlib
 import json
 import socket
 import sqlite3
+import ssl
 import subprocess
 import sys
 import threading
 import time
 import zlib
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from ipaddress import ip_address
+from pathlib import Path
 
 import pytest
-from conftest import REPO, monitor_env, rss, run_monitor, write_config
+from conftest import REPO, LoopbackServer, monitor_env, rss, run_monitor, write_config
 from stories import SWAP
 
 MB = 1024 * 1024
@@ -244,3 +248,69 @@ def test_a_refused_connection_is_a_network_failure(tmp_path):
     db = sqlite3.connect(tmp_path / "monitor.db")
     kind, error = db.execute("SELECT last_error_kind, last_error FROM sources").fetchone()
     assert kind == "network" and "Connect" in error
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 that signs itself, and its key (PEM files)."""
+    x509 = pytest.importorskip("cryptography.x509", reason="cryptography comes with Scrapy")
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "loopback test")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(hours=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ip_address("127.0.0.1"))]), False
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def test_https_feeds_are_read_only_with_a_trusted_certificate(tmp_path):
+    """The client verifies certificates as httpx does by default (certifi's bundle, or the
+    operator's ``SSL_CERT_FILE``), though it loads them in a thread beside start-up."""
+    cert, key = self_signed(tmp_path)
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+    server = LoopbackServer(routes={"/feed.xml": rss([SWAP])}, tls=tls)
+    try:
+        results = {}
+        for trusted in (False, True):
+            directory = tmp_path / ("trusted" if trusted else "untrusted")
+            directory.mkdir()
+            feeds = f'feeds: [{{name: secure, url: "{server.url("/feed.xml")}"}}]'
+            config = write_config(directory, feeds)
+            env = {"SSL_CERT_FILE": str(cert) if trusted else "", "SSL_CERT_DIR": ""}
+            result = run_monitor("poll", "--once", "--config", str(config), **env)
+            assert result.returncode == 0, result.stderr
+            db = sqlite3.connect(directory / "monitor.db")
+            stored = [r[0] for r in db.execute("SELECT title FROM articles")]
+            failure = db.execute("SELECT last_error_kind, last_error FROM sources").fetchone()
+            results[trusted] = (stored, failure)
+    finally:
+        server.close()
+
+    assert results[True] == ([SWAP["title"]], (None, None))
+    stored, (kind, error) = results[False]
+    assert stored == [] and kind == "network" and "CERTIFICATE_VERIFY_FAILED" in error

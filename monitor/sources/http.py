@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from monitor.sources import tls
 from monitor.sources.errors import SourceError
 
 FEED_ACCEPT = (
@@ -81,6 +82,7 @@ def build_client(user_agent: str, concurrency: int, limits: FetchLimits) -> http
     """The process's one connection pool, sending the configured user agent."""
     return httpx.AsyncClient(
         headers={"User-Agent": user_agent},
+        verify=tls.context(),
         timeout=_timeout(limits),
         limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
         follow_redirects=True,
