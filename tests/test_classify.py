@@ -193,8 +193,9 @@ def test_a_swap_story_in_a_sports_section_still_counts(clf):
 
 
 def test_scoring_without_explanations_gives_the_same_verdicts(clf, shared_dir):
-    """The parse workers score without collecting evidence for topics that do not match;
-    over every labelled article that must change nothing the log stores."""
+    """The parse workers score without collecting evidence for topics that do not match,
+    and without weighing it for topics whose required context is missing; over every
+    labelled article that must change nothing the log stores."""
     import json
 
     rows = [
@@ -204,6 +205,7 @@ def test_scoring_without_explanations_gives_the_same_verdicts(clf, shared_dir):
         if line.strip()
     ]
     assert len(rows) > 100
+    no_context = 0
     for row in rows:
         title, text = row["title"], row.get("text") or row.get("summary") or ""
         full, brief = clf.classify(title, text), clf.classify(title, text, explain=False)
@@ -211,9 +213,15 @@ def test_scoring_without_explanations_gives_the_same_verdicts(clf, shared_dir):
         assert brief.entities == full.entities
         for name, verdict in brief.verdicts.items():
             explained = full.verdicts[name]
-            assert (verdict.context_found, verdict.core_found) == (
-                explained.context_found,
-                explained.core_found,
-            )
+            if not verdict.core_found:
+                assert not explained.core_found
+                continue
+            assert verdict.context_found == explained.context_found
+            if not verdict.context_found:  # settled by the missing context alone
+                assert (verdict.score, verdict.signals) == (0.0, [])
+                no_context += 1
+                continue
+            assert verdict.core_found == explained.core_found
             assert verdict.evidence_score == explained.evidence_score
             assert verdict.signals == explained.signals or not verdict.matched
+    assert no_context > 10  # the shortcut is exercised
