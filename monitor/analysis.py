@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -86,10 +86,7 @@ class Analyzer:
         """The verdict as the pipeline uses it: without the per-topic explanations (and, for
         an article that matched nothing, without scores and entities), which nothing stores
         and which would only cost pickling on the way back from a worker."""
-        result = self.classifier.classify(article.title, article.body, explain=False)
-        if not result.topics:
-            return _NO_MATCH
-        return replace(result, verdicts={})
+        return self.classifier.matching(article.title, article.body)
 
     def analyze(self, article: Article) -> Analysis:
         return self.analyze_all([article])[0]
@@ -108,9 +105,6 @@ class Analyzer:
             Analysis(self.classify(a), fp, None if fp.signature is None else next(keys))
             for a, fp in zip(articles, fps, strict=True)
         ]
-
-
-_NO_MATCH = Classification(topics=[], scores={})
 
 
 def _remember(digest: str, classifier: Classifier) -> Classifier:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from monitor.classify import Classifier, default_rules
+from monitor.classify.classifier import _folded
 
 
 @pytest.fixture(scope="module")
@@ -225,3 +226,62 @@ def test_scoring_without_explanations_gives_the_same_verdicts(clf, shared_dir):
             assert verdict.evidence_score == explained.evidence_score
             assert verdict.signals == explained.signals or not verdict.matched
     assert no_context > 10  # the shortcut is exercised
+
+
+def _stored_verdict(clf: Classifier, title: str, text: str):
+    """What ``classify`` without explanations leaves the log: the verdict of a match, without
+    the per-topic verdicts; nothing for an article that matches no topic."""
+    from dataclasses import replace
+
+    result = clf.classify(title, text, explain=False)
+    return replace(result, verdicts={}) if result.topics else None
+
+
+def test_matching_settles_an_article_without_context_before_resolving_entities(clf, monkeypatch):
+    """The parse workers' verdict: an article that names no state, party or person cannot
+    meet either topic's required context, so it is settled without resolving its entities;
+    one that does is judged in full, and both agree with ``classify``."""
+    faceless = (
+        "Officials discuss a prisoner exchange",
+        "The minister said talks on a prisoner exchange and a ceasefire would go on, and the "
+        "envoy met the delegation again for the negotiations.",
+    )
+    stories = [SWAP, POW_SWAP, TALKS, faceless]
+    expected = [_stored_verdict(clf, title, text) for title, text in stories]
+    assert [bool(e) for e in expected] == [True, True, True, False]
+
+    recognizer = clf._compiled[0]
+    resolved: list[str] = []
+    real = recognizer.resolve
+    monkeypatch.setattr(
+        recognizer, "resolve", lambda norm, c: resolved.append(norm) or real(norm, c)
+    )
+    verdicts = [clf.matching(title, text) for title, text in stories]
+    assert verdicts[:3] == expected[:3]
+    assert (verdicts[3].topics, verdicts[3].scores, verdicts[3].entities) == ([], {}, [])
+    assert len(resolved) == 3  # every story but the faceless one
+
+
+def test_matching_agrees_with_classify_over_the_labelled_articles(clf, shared_dir):
+    """Over every labelled article, the shortcut changes nothing the log stores, and it is
+    taken (it fails if an article with context were settled, or if none ever were)."""
+    import json
+
+    rows = [
+        json.loads(line)
+        for name in ("devset.jsonl", "devset-multilingual.jsonl")
+        for line in (shared_dir / "data" / name).read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
+    _, index, topics = clf._compiled
+    settled = 0
+    for row in rows:
+        title, text = row["title"], row.get("text") or row.get("summary") or ""
+        verdict, stored = clf.matching(title, text), _stored_verdict(clf, title, text)
+        if stored is None:
+            assert (verdict.topics, verdict.scores, verdict.entities) == ([], {}, [])
+        else:
+            assert verdict == stored
+        hits, candidates = index.find(_folded(title, text)[0])
+        settled += not any(topic.may_match(hits, candidates) for topic in topics.values())
+    assert settled > 20

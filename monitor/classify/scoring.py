@@ -6,7 +6,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from monitor.classify.entities import Mention
+from monitor.classify.entities import Candidate, Mention
 from monitor.classify.matcher import Span, TermIndex
 from monitor.classify.rules import Exclusion, Requirement, Signal, TopicRules
 from monitor.models import Evidence, TopicVerdict
@@ -193,6 +193,20 @@ class CompiledRequirement:
         count += sum(len(doc.hits[t]) for t in self.terms & doc.hits.keys())
         return count >= self.rule.min
 
+    def possible(self, hits: Hits, candidates: Iterable[Candidate]) -> bool:
+        """Whether ``met`` can hold once the candidates are resolved: each candidate becomes
+        at most one mention, of one of its entries' types."""
+        count = sum(len(hits[t]) for t in self.terms & hits.keys())
+        if count >= self.rule.min or not self.rule.entities:
+            return count >= self.rule.min
+        wanted = set(self.rule.entities)
+        for _, _, entries in candidates:
+            if any(entry.info.type in wanted for entry in entries):
+                count += 1
+                if count >= self.rule.min:
+                    return True
+        return False
+
 
 class CompiledTopic:
     """One topic's rules, compiled against a shared TermIndex."""
@@ -218,6 +232,13 @@ class CompiledTopic:
             if any(s.rule.entities is not None for s in core)
             else frozenset().union(*(s.terms for s in core))
         )
+
+    def may_match(self, hits: Hits, candidates: Iterable[Candidate]) -> bool:
+        """False when the article cannot match, whatever its entities turn out to be: none of
+        the core terms occurs, or too few candidates could give the required context."""
+        if self.core_terms is not None and self.core_terms.isdisjoint(hits):
+            return False
+        return self.requirement is None or self.requirement.possible(hits, candidates)
 
     def _ignored(self, doc: Document) -> set[int]:
         """Character positions covered by this topic's ignored phrases ("exchange of fire")."""
