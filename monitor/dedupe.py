@@ -296,125 +296,146 @@ class BandIndex:
     """LSH band key → ids of the articles that have it, in memory (pure; the story code keeps
     it in step with the band keys stored in SQLite).
 
-    Most keys are added in bulk and looked up many times, so they live in two sorted numpy
-    arrays (16 bytes a key: 100,000 recent articles take about 46 MB); keys added since the
-    last merge wait in a dict (key → article id, or a list of the ids of the articles that
-    share it) that is folded in once it grows past a share of the arrays, which keeps merging
-    cost proportional to what was added. Adding and looking up an article's keys are a few
-    set and dict operations done in C, and one binary search of all its keys in numpy."""
+    The keys live in a few sorted numpy runs (16 bytes a key: 100,000 recent articles take
+    about 46 MB), each at most about half the size of the one before it: keys added together
+    form a run of their own, and the two last runs are merged while the newer one is at least
+    half the size of the older (two sorted runs merge in one linear pass), so a key is merged
+    about log2(n) times in all and a search visits about log2(n) runs. Keys added one article
+    at a time wait in a dict until there are ``RECENT_KEYS`` of them. A feed's new articles
+    are searched together (``expect``): a few numpy calls a run for all their keys."""
+
+    RECENT_KEYS = 4096
 
     def __init__(self) -> None:
-        self._keys = np.empty(0, dtype=np.int64)
-        self._ids = np.empty(0, dtype=np.int64)
-        self._recent: dict[int, int | list[int]] = {}
-        self._listed: set[int] = set()  # the recent keys whose value is a list
+        self._runs: list[tuple[np.ndarray, np.ndarray]] = []  # (sorted keys, their ids)
+        self._recent: dict[int, list[int]] = {}  # key -> ids, added one article at a time
         self._recent_size = 0
-        # Merged-key matches of a batch's articles, searched at once (``expect``): their band
-        # keys -> {article id: keys shared}; valid until the merged keys change.
-        self._expected: dict[tuple[int, ...], dict[int, int]] = {}
+        # Whether each article of the batch searched at once (``expect``) shares a key with
+        # one already here or with an article before it in the batch, by its keys.
+        self._expected: dict[tuple[int, ...], bool] = {}
 
     def __len__(self) -> int:
-        return len(self._keys) + self._recent_size
+        return sum(len(keys) for keys, _ in self._runs) + self._recent_size
 
     @property
     def nbytes(self) -> int:
-        """Memory held by the merged keys (the recent ones add little until merged)."""
-        return int(self._keys.nbytes + self._ids.nbytes)
+        """Memory held by the merged keys and their ids (the recent ones add little)."""
+        return sum(int(keys.nbytes + ids.nbytes) for keys, ids in self._runs)
 
     def add(self, article_id: int, keys: Sequence[int]) -> None:
-        recent = self._recent
-        taken = recent.keys() & keys
-        for key in taken:  # keys another article has too (a near copy): a list of owners
-            owners = recent[key]
-            recent[key] = (
-                [*owners, article_id] if isinstance(owners, list) else [owners, article_id]
-            )
-        self._listed |= taken
-        recent.update(
-            dict.fromkeys((k for k in keys if k not in taken) if taken else keys, article_id)
-        )
+        if tuple(keys) not in self._expected:
+            self._expected = {}  # keys the batch's search did not take into account
+        for key in keys:
+            self._recent.setdefault(key, []).append(article_id)
         self._recent_size += len(keys)
-        if self._recent_size > max(50_000, len(self._keys) // 4):
-            self._merge()
+        if self._recent_size >= self.RECENT_KEYS:
+            self._fold_recent()
 
     def add_many(self, ids: np.ndarray, keys: np.ndarray) -> None:
         """Add a (articles × bands) matrix of keys for these article ids at once."""
         if not len(ids):
             return
-        self._merge(np.repeat(ids.astype(np.int64), keys.shape[1]), keys.reshape(-1))
+        self._expected = {}
+        self._add_run(np.repeat(ids.astype(np.int64), keys.shape[1]), keys.reshape(-1))
+
+    def add_expected(self, ids: Sequence[int], key_lists: Sequence[Sequence[int]]) -> None:
+        """Add the keys of articles of the batch searched at once (their search stays good:
+        it took the articles before each one in the batch into account)."""
+        if not ids:
+            return
+        sizes = [len(keys) for keys in key_lists]
+        keys = np.fromiter(chain.from_iterable(key_lists), np.int64, sum(sizes))
+        self._add_run(np.repeat(np.asarray(ids, dtype=np.int64), sizes), keys)
 
     def expect(self, key_lists: Sequence[Sequence[int]]) -> None:
-        """Search the merged keys for a batch of articles' keys in one numpy pass (instead of
-        one per article); ``shared`` answers their merged part from it until the merged keys
-        next change."""
+        """Search for a batch of articles' keys at once: ``shares_any`` then answers for each
+        of them in the order given (keys of an article before it in the batch count too)."""
         self._expected = {}
-        if not key_lists or not len(self._keys):
+        if not key_lists:
             return
         sizes = [len(keys) for keys in key_lists]
         query = np.fromiter(chain.from_iterable(key_lists), np.int64, sum(sizes))
+        hit = self._found(query)
+        order = np.argsort(query, kind="stable")
+        ordered = query[order]
+        hit[order[1:][ordered[1:] == ordered[:-1]]] = True  # a key that came before in the batch
         owners = np.repeat(np.arange(len(key_lists)), sizes)
-        found = self._merged_counts(query, owners, len(key_lists))
+        shares = np.bincount(owners[hit], minlength=len(key_lists)) > 0
         self._expected = {
-            tuple(keys): counts for keys, counts in zip(key_lists, found, strict=True)
+            tuple(keys): bool(share) for keys, share in zip(key_lists, shares, strict=True)
         }
+
+    def shares_any(self, keys: Sequence[int]) -> bool:
+        """Whether another article has one of these keys (``shared`` without ranking)."""
+        if not keys:
+            return False
+        expected = self._expected.get(tuple(keys)) if self._expected else None
+        if expected is not None:
+            return expected
+        return bool(self._found(np.asarray(keys, dtype=np.int64)).any())
 
     def shared(self, keys: Sequence[int], limit: int = 50) -> list[int]:
         """Ids of the articles sharing any of these keys, most shared keys first."""
-        expected = self._expected.get(tuple(keys)) if self._expected else None
-        if expected is not None:
-            counts = dict(expected)
-        elif len(self._keys):
-            query = np.asarray(keys, dtype=np.int64)
-            counts = self._merged_counts(query, np.zeros(len(query), dtype=np.int64), 1)[0]
-        else:
-            counts = {}
+        query = np.asarray(keys, dtype=np.int64)
+        counts: dict[int, int] = {}
+        for run_keys, run_ids in self._runs:
+            starts = run_keys.searchsorted(query).tolist()
+            ends = run_keys.searchsorted(query, "right").tolist()
+            for start, end in zip(starts, ends, strict=True):
+                for article_id in run_ids[start:end].tolist():
+                    counts[article_id] = counts.get(article_id, 0) + 1
         for key in self._recent.keys() & keys:
-            owners = self._recent[key]
-            for article_id in owners if isinstance(owners, list) else (owners,):
+            for article_id in self._recent[key]:
                 counts[article_id] = counts.get(article_id, 0) + 1
         ranked = sorted(counts.items(), key=lambda item: (-item[1], -item[0]))
         return [article_id for article_id, _ in ranked[:limit]]
 
-    def _merged_counts(
-        self, query: np.ndarray, owners: np.ndarray, count: int
-    ) -> list[dict[int, int]]:
-        """For each of ``count`` owners, {article id: how many of the owner's keys (``query``
-        where ``owners`` names it) it has among the merged keys}."""
-        found: list[dict[int, int]] = [{} for _ in range(count)]
-        merged = self._keys
-        lo = merged.searchsorted(query)
-        hit = merged[np.minimum(lo, len(merged) - 1)] == query
-        if hit.any():
-            hi = merged.searchsorted(query[hit], "right")
-            spans = zip(owners[hit].tolist(), lo[hit].tolist(), hi.tolist(), strict=True)
-            for owner, start, end in spans:
-                counts = found[owner]
-                for article_id in self._ids[start:end].tolist():
-                    counts[article_id] = counts.get(article_id, 0) + 1
-        return found
-
     def forget_below(self, article_id: int) -> None:
         """Drop every key of articles with smaller ids (those whose band keys were pruned)."""
-        self._merge()
-        keep = self._ids >= article_id
-        self._keys, self._ids = self._keys[keep], self._ids[keep]
-
-    def _merge(self, ids: np.ndarray | None = None, keys: np.ndarray | None = None) -> None:
         self._expected = {}
-        parts_k, parts_i = [self._keys], [self._ids]
+        self._fold_recent()
+        if not self._runs:
+            return
+        keys = np.concatenate([keys for keys, _ in self._runs])
+        ids = np.concatenate([ids for _, ids in self._runs])
+        keep = ids >= article_id
+        self._runs = [_sorted_run(keys[keep], ids[keep])] if keep.any() else []
+
+    def _found(self, query: np.ndarray) -> np.ndarray:
+        """Which of these keys some article has."""
+        hit = np.zeros(len(query), dtype=bool)
+        for run_keys, _ in self._runs:
+            at = run_keys.searchsorted(query)
+            hit |= run_keys[np.minimum(at, len(run_keys) - 1)] == query
         if self._recent:
-            recent = dict(self._recent)
-            listed = [(key, recent.pop(key)) for key in self._listed]
-            parts_k.append(np.fromiter(recent.keys(), np.int64, len(recent)))
-            parts_i.append(np.fromiter(recent.values(), np.int64, len(recent)))
-            for key, owners in listed:
-                assert isinstance(owners, list)
-                parts_k.append(np.full(len(owners), key, dtype=np.int64))
-                parts_i.append(np.array(owners, dtype=np.int64))
-            self._recent, self._listed, self._recent_size = {}, set(), 0
-        if ids is not None and keys is not None:
-            parts_k.append(keys.astype(np.int64))
-            parts_i.append(ids)
-        all_k, all_i = np.concatenate(parts_k), np.concatenate(parts_i)
-        order = np.argsort(all_k, kind="stable")
-        self._keys, self._ids = all_k[order], all_i[order]
+            recent = self._recent
+            hit |= np.fromiter((key in recent for key in query.tolist()), bool, len(query))
+        return hit
+
+    def _fold_recent(self) -> None:
+        """Move the keys added one article at a time into a run."""
+        if not self._recent:
+            return
+        recent, self._recent, self._recent_size = self._recent, {}, 0
+        sizes = [len(ids) for ids in recent.values()]
+        keys = np.repeat(np.fromiter(recent.keys(), np.int64, len(recent)), sizes)
+        ids = np.fromiter(chain.from_iterable(recent.values()), np.int64, sum(sizes))
+        self._add_run(ids, keys)
+
+    def _add_run(self, ids: np.ndarray, keys: np.ndarray) -> None:
+        runs = self._runs
+        runs.append(_sorted_run(keys.astype(np.int64), ids))
+        while len(runs) > 1 and 2 * len(runs[-1][0]) >= len(runs[-2][0]):
+            (newer_keys, newer_ids), (older_keys, older_ids) = runs.pop(), runs.pop()
+            # Two sorted runs laid end to end: the stable sort (timsort) merges them in one
+            # pass, and keeps the older ids of a key first.
+            runs.append(
+                _sorted_run(
+                    np.concatenate([older_keys, newer_keys]), np.concatenate([older_ids, newer_ids])
+                )
+            )
+
+
+def _sorted_run(keys: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    order = np.argsort(keys, kind="stable")
+    return keys[order], ids[order]

@@ -16,7 +16,7 @@ from monitor.config import NotifierConfig, StoryConfig
 from monitor.models import Article, Classification, Entity, IngestReport
 from monitor.notify.payload import alert_id, build_payload
 from monitor.store import KnownArticle, Store
-from monitor.stories import Placement, Stories
+from monitor.stories import NewStory, Placement, Stories
 
 log = logging.getLogger(__name__)
 
@@ -71,15 +71,51 @@ class Pipeline:
             new = [analysis for url, analysis in given.items() if url not in known]
             self.stories.expect([a.fingerprint for a in new], [a.bands for a in new])
             try:
-                for article in batch.values():
-                    stored = known.get(article.url)
-                    if stored is None:
-                        self._ingest_new(article, given.get(article.url), report)
-                    elif stored.source != article.source:
-                        self._seen_elsewhere(stored, article, report)
+                self._ingest_in_order(batch.values(), known, given, report)
             finally:
                 self.stories.done_expecting()
         return report
+
+    def _ingest_in_order(
+        self,
+        articles: Iterable[Article],
+        known: Mapping[str, KnownArticle],
+        given: Mapping[str, Analysis],
+        report: IngestReport,
+    ) -> None:
+        """Each article as if stored one after the other. Those that start a story with nothing
+        to weigh (most of a new feed's) are written together, before anything that reads the
+        store about another one."""
+        opened: list[NewStory] = []
+        for article in articles:
+            stored = known.get(article.url)
+            if stored is not None and stored.source == article.source:
+                continue
+            analysis = given.get(article.url)
+            if stored is None and analysis is not None:
+                story = self.stories.open_story(article, analysis)
+                if story is not None:
+                    opened.append(story)
+                    continue
+            self._store_opened(opened, report)
+            opened = []
+            if stored is None:
+                self._ingest_new(article, analysis, report)
+            else:
+                self._seen_elsewhere(stored, article, report)
+        self._store_opened(opened, report)
+
+    def _store_opened(self, opened: Sequence[NewStory], report: IngestReport) -> None:
+        """Store the first copies of new stories, then record and alert their matches."""
+        self.stories.store_new(opened)
+        report.new += len(opened)
+        for story in opened:
+            result = story.analysis.classification
+            if result.topics:
+                self._matched(story.article_id, story.article, result, report)
+                report.alerts += self._enqueue(
+                    story.article_id, story.article, result, story.article.url
+                )
 
     def ingest_many(self, batches: Sequence[Batch]) -> list[IngestReport | Exception]:
         """Several sources' batches in one transaction (one commit is much cheaper than many).
@@ -120,15 +156,20 @@ class Pipeline:
         else:
             result = analysis.classification
         if result.topics:
-            self.store.record_matches(article_id, result)
-            report.matched += 1
-            log.info("match %s %s: %s", ",".join(result.topics), article.source, article.title)
+            self._matched(article_id, article, result, report)
             report.alerts += self._enqueue(article_id, article, result, placement.story_key)
             report.alerts += self._follow_up_on_topics(
                 placement, article_id, article, result, earlier
             )
         if new_source and earlier:
             report.alerts += self._follow_up_on_sources(placement, article_id, article)
+
+    def _matched(
+        self, article_id: int, article: Article, result: Classification, report: IngestReport
+    ) -> None:
+        self.store.record_matches(article_id, result)
+        report.matched += 1
+        log.info("match %s %s: %s", ",".join(result.topics), article.source, article.title)
 
     def _seen_elsewhere(self, stored: KnownArticle, article: Article, report: IngestReport) -> None:
         """A stored page carried by another source too: one more source for its story."""

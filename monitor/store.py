@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -788,6 +788,81 @@ class Store:
             )
             known.update((r[0], KnownArticle(r[1], r[2], r[3])) for r in rows)
         return known
+
+    def next_ids(self) -> tuple[int, int]:
+        """The ids the next article and the next story stored would be given."""
+        row = self.conn.execute(
+            "SELECT (SELECT coalesce(max(id), 0) FROM articles),"
+            " (SELECT coalesce(max(id), 0) FROM stories)"
+        ).fetchone()
+        return int(row[0]) + 1, int(row[1]) + 1
+
+    def insert_new_stories(
+        self,
+        stories: Sequence[
+            tuple[Article, int, int, datetime, list[str], tuple[bytes, bytes] | None]
+        ],
+    ) -> None:
+        """Store articles that each start a story of their own, with the ids given (those of
+        ``next_ids`` on): (article, article id, story id, story's first published, exact keys,
+        (signature, bands) or None). The rows ``insert_article``, ``create_story``,
+        ``add_to_story`` and ``record_sighting`` would write one by one, in one statement a
+        table; the URLs must not be stored yet."""
+        now = now_iso()
+        articles: list[tuple[Any, ...]] = []
+        rows: list[tuple[Any, ...]] = []
+        keys: list[tuple[str, int, int]] = []
+        signatures: list[tuple[Any, ...]] = []
+        sightings: list[tuple[Any, ...]] = []
+        for article, article_id, story_id, first_published, exact_keys, signature in stories:
+            articles.append(
+                (
+                    article_id,
+                    article.url,
+                    article.title,
+                    article.source,
+                    iso(article.published),
+                    now,
+                    article.summary,
+                    article.text,
+                    article.guid,
+                    article.author,
+                    article.language,
+                    story_id,
+                )
+            )
+            rows.append(
+                (story_id, article.url, article.title, article_id, iso(first_published), now, now)
+            )
+            keys.extend((key, story_id, article_id) for key in exact_keys)
+            if signature is not None:
+                signatures.append((article_id, story_id, now, *signature))
+            sightings.append((story_id, article_id, article.source, article.url, "first", now))
+        self.conn.executemany(
+            "INSERT INTO articles (id, url, title, source, published, fetched_at, summary, text,"
+            " guid, author, language, story_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            articles,
+        )
+        self.conn.executemany(
+            "INSERT INTO stories (id, key, title, first_article_id, first_published, created_at,"
+            " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO story_keys (key, story_id, article_id) VALUES (?, ?, ?)", keys
+        )
+        self.conn.executemany(
+            "INSERT OR REPLACE INTO story_signatures (article_id, story_id, stored_at, signature,"
+            " bands) VALUES (?, ?, ?, ?, ?)",
+            signatures,
+        )
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO story_sightings (story_id, article_id, source, url, how,"
+            " seen_at) VALUES (?, ?, ?, ?, ?, ?)",
+            sightings,
+        )
+        if self._unindexed_from is None:
+            self._unindexed_from = min(row[0] for row in articles)
 
     def create_story(self, key: str, title: str, first_published: datetime) -> int:
         """A new story, first seen now; ``key`` (its first copy's URL) names it for good."""

@@ -23,6 +23,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -41,6 +42,9 @@ from monitor.dedupe import (
 )
 from monitor.models import Article
 from monitor.store import KnownArticle, Store, StoryCandidate, utcnow
+
+if TYPE_CHECKING:
+    from monitor.analysis import Analysis
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +70,18 @@ class Placement:
         return self.how == "first"
 
 
+@dataclass(frozen=True)
+class NewStory:
+    """An article that shares no key and no band with anything stored or on its way: the
+    first copy of a story of its own, with the ids its rows will have."""
+
+    article: Article
+    analysis: Analysis
+    article_id: int
+    story_id: int
+    first_published: datetime
+
+
 class Stories:
     """Places articles in stories and records which sources carried each story."""
 
@@ -86,6 +102,8 @@ class Stories:
         # (None: no copy has it), and the keys stored since, which that answer does not know.
         self._expected: dict[str, StoryCandidate | None] | None = None
         self._stored_keys: set[str] = set()
+        # The (article id, story id) the next new story's rows take (None: ask the store).
+        self._next_ids: tuple[int, int] | None = None
 
     def place(
         self, article: Article, fp: Fingerprint | None = None, bands: list[int] | None = None
@@ -94,6 +112,7 @@ class Stories:
 
         ``fp`` and ``bands`` are the article's fingerprint when it was taken already (in a
         parse worker); otherwise it is taken here."""
+        self._next_ids = None  # the rows stored this way take the store's next ids
         fp = fp or fingerprint(article)
         if bands is None and fp.signature is not None:
             bands = band_keys(fp.signature, self.config.similarity)
@@ -115,14 +134,64 @@ class Stories:
         found = {c.via: c for c in self.store.stories_by_key(keys)}
         self._expected = {key: found.get(key) for key in keys}
         self._stored_keys = set()
+        self._next_ids = None
         index = self._index if self._index is not None else self.refresh()
         index.expect([article_bands for article_bands in bands if article_bands])
 
     def done_expecting(self) -> None:
         self._expected = None
         self._stored_keys = set()
+        self._next_ids = None
         if self._index is not None:
             self._index.expect([])
+
+    def open_story(self, article: Article, analysis: Analysis) -> NewStory | None:
+        """The article as the first copy of a new story when nothing stored, and no article
+        opened since the batch was looked up (``expect``), shares an exact key or an LSH band
+        with it: then ``place`` could only answer "first", and the story's rows can wait to
+        be written with others (``store_new``). None when there is a candidate to weigh (or
+        the batch was not looked up): ``place`` decides."""
+        fp, bands = analysis.fingerprint, analysis.bands or []
+        keys, expected = fp.exact_keys, self._expected
+        if (
+            expected is None
+            or self._index is None
+            or any(expected.get(key, _UNKNOWN) is not None for key in keys)
+            or not self._stored_keys.isdisjoint(keys)
+            or (fp.signature is not None and not bands)
+            or self._index.shares_any(bands)
+        ):
+            return None
+        if self._next_ids is None:
+            self._next_ids = self.store.next_ids()
+        article_id, story_id = self._next_ids
+        self._next_ids = (article_id + 1, story_id + 1)
+        self._stored_keys.update(keys)
+        return NewStory(article, analysis, article_id, story_id, self.anchor_time(article))
+
+    def store_new(self, stories: Sequence[NewStory]) -> None:
+        """Write the rows of stories opened by ``open_story``, all at once."""
+        if not stories:
+            return
+        self.store.insert_new_stories(
+            [
+                (
+                    story.article,
+                    story.article_id,
+                    story.story_id,
+                    story.first_published,
+                    story.analysis.fingerprint.exact_keys,
+                    _signature_row(story.analysis.fingerprint, story.analysis.bands),
+                )
+                for story in stories
+            ]
+        )
+        banded = [story for story in stories if story.analysis.bands]
+        if self._index is not None and banded:
+            ids = [story.article_id for story in banded]
+            self._index.add_expected(ids, [story.analysis.bands or [] for story in banded])
+            self._own.update(ids)
+        self._prune_now_and_then(len(stories))
 
     def remember(self, article_id: int, article: Article, placement: Placement) -> bool:
         """Record a stored article under its story; True when its source is new to the story."""
@@ -138,7 +207,7 @@ class Stories:
         if signature is not None:
             index.add(article_id, bands)
             self._own.add(article_id)
-        self._prune_now_and_then()
+        self._prune_now_and_then(1)
         return self._sighting(placement.story_id, article_id, article, placement)
 
     def sighted(self, known: KnownArticle, article: Article) -> Placement | None:
@@ -262,8 +331,8 @@ class Stories:
         )
         return article.source not in before
 
-    def _prune_now_and_then(self) -> None:
-        self._until_prune -= 1
+    def _prune_now_and_then(self, stored: int) -> None:
+        self._until_prune -= stored
         if self._until_prune > 0:
             return
         self._until_prune = PRUNE_EVERY
@@ -275,3 +344,13 @@ class Stories:
             oldest = self.store.oldest_signature()
             self._index.forget_below(oldest if oldest is not None else self._refreshed_to + 1)
         log.info("stories: forgot the LSH bands of %d articles older than two windows", pruned)
+
+
+_UNKNOWN = object()  # a key the batch's look-up did not cover
+
+
+def _signature_row(fp: Fingerprint, bands: list[int] | None) -> tuple[bytes, bytes] | None:
+    """(signature, packed band keys) as stored, when the article has a signature."""
+    if fp.signature is None or bands is None:
+        return None
+    return signature_bytes(fp.signature), pack_bands(bands)

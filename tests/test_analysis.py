@@ -261,6 +261,72 @@ def test_band_index_answers_a_batch_searched_at_once_as_it_would_one_by_one():
     assert index.shared(batch[0]) == reference.shared(batch[0]) == [20_000, 10_000, 5]
 
 
+def test_band_index_runs_answer_as_a_plain_map_of_keys_would():
+    """Keys added one article at a time, in bulk and as a searched batch, merged into runs
+    and pruned, must be found as a dict of key -> ids finds them."""
+    rng = np.random.default_rng(11)
+    index, reference = BandIndex(), {}
+    next_id = 1
+
+    def remember(article_id: int, keys: list[int]) -> None:
+        for key in keys:
+            reference.setdefault(key, []).append(article_id)
+
+    for step in range(300):
+        keys = rng.integers(0, 20_000, size=(int(rng.integers(1, 12)), 6))  # some shared
+        ids = list(range(next_id, next_id + len(keys)))
+        next_id += len(keys)
+        if step % 3 == 0:
+            for article_id, row in zip(ids, keys.tolist(), strict=True):
+                index.add(article_id, row)
+                remember(article_id, row)
+        elif step % 3 == 1:
+            index.add_many(np.array(ids), keys)
+            for article_id, row in zip(ids, keys.tolist(), strict=True):
+                remember(article_id, row)
+        else:
+            index.expect(keys.tolist())
+            index.add_expected(ids, keys.tolist())
+            for article_id, row in zip(ids, keys.tolist(), strict=True):
+                remember(article_id, row)
+        if step == 200:
+            index.forget_below(next_id // 2)
+            reference = {
+                key: kept
+                for key, owners in reference.items()
+                if (kept := [i for i in owners if i >= next_id // 2])
+            }
+    assert len(index) == sum(map(len, reference.values()))
+    stored = sorted(reference)
+    for n in range(300):
+        query = rng.integers(0, 20_000, size=6).tolist()
+        if n % 2:  # a key stored in one structure or another
+            query[0] = stored[int(rng.integers(len(stored)))]
+        counts: dict[int, int] = {}
+        for key in query:
+            for article_id in reference.get(key, []):
+                counts[article_id] = counts.get(article_id, 0) + 1
+        ranked = sorted(counts.items(), key=lambda item: (-item[1], -item[0]))
+        assert index.shared(query) == [article_id for article_id, _ in ranked[:50]]
+        assert index.shares_any(query) == bool(counts)
+
+
+def test_a_batch_searched_at_once_counts_the_articles_before_each_one():
+    """``expect`` answers for each article of a batch whether anything stored, or an article
+    before it in the batch, has one of its keys: the first copy of a story in a batch is new,
+    the second is not."""
+    index = BandIndex()
+    index.add_many(np.array([1]), np.array([[100, 101]]))
+    batch = [[1, 2], [3, 4], [5, 2], [6, 101], [7, 8]]
+
+    index.expect(batch)
+
+    assert [index.shares_any(keys) for keys in batch] == [False, False, True, True, False]
+    index.add_expected([10, 11, 12, 13, 14], batch)
+    assert index.shared([2]) == [12, 10]
+    assert index.shares_any([8]) and not index.shares_any([9])
+
+
 def test_a_near_copy_stored_by_another_process_is_found(tmp_path):
     """Band keys live in SQLite: a second writer's in-memory index catches up with them."""
     path = tmp_path / "shared.db"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import sqlite3
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -12,7 +13,7 @@ import pytest
 from conftest import LoopbackServer, rss, run_monitor, write_config
 from stories import NEGATIVES, SWAP
 
-from monitor.analysis import Analyzer
+from monitor.analysis import Analysis, Analyzer
 from monitor.classify import Classifier
 from monitor.config import FollowUpConfig, StoryConfig, load_config
 from monitor.dedupe import fingerprint, similarity
@@ -299,3 +300,95 @@ def test_a_bad_story_setting_is_a_config_error_naming_its_key(tmp_path):
 
     message = str(caught.value)
     assert "stories.window" in message and "stories.similarity" in message
+
+
+def _story_log(store: Store) -> dict[str, list[tuple[object, ...]]]:
+    """What the story tables say, with articles and stories named by URL instead of by id,
+    and without the times of writing."""
+    queries = {
+        "articles": "SELECT a.url, a.title, a.source, a.published, a.summary, a.guid, s.key"
+        " FROM articles a JOIN stories s ON s.id = a.story_id ORDER BY a.id",
+        "stories": "SELECT s.key, s.title, s.first_published, f.url FROM stories s"
+        " JOIN articles f ON f.id = s.first_article_id ORDER BY s.id",
+        "keys": "SELECT k.key, s.key, a.url FROM story_keys k JOIN stories s ON s.id = k.story_id"
+        " JOIN articles a ON a.id = k.article_id ORDER BY k.key",
+        "signatures": "SELECT a.url, s.key, g.signature, g.bands FROM story_signatures g"
+        " JOIN stories s ON s.id = g.story_id JOIN articles a ON a.id = g.article_id"
+        " ORDER BY g.article_id",
+        "sightings": "SELECT s.key, a.url, g.source, g.url, g.how, g.similarity"
+        " FROM story_sightings g JOIN stories s ON s.id = g.story_id"
+        " JOIN articles a ON a.id = g.article_id ORDER BY g.id",
+        "matches": "SELECT a.url, m.topic, m.score, m.why FROM matches m"
+        " JOIN articles a ON a.id = m.article_id ORDER BY m.id",
+        "alerts": "SELECT l.id, l.notifier, a.url, l.topics FROM alerts l"
+        " JOIN articles a ON a.id = l.article_id ORDER BY l.rowid",
+    }
+    return {name: store.conn.execute(sql).fetchall() for name, sql in queries.items()}
+
+
+def _wire_story(rng: random.Random, number: int, source: str) -> Article:
+    words = ["talks", "border", "harvest", "museum", "storm", "court", "league", "market"]
+    words += [f"w{n}" for n in range(300)]
+    return Article(
+        url=f"https://{source}.example.org/news/{number}",
+        title=f"Story {number} from {source}",
+        source=source,
+        summary=" ".join(rng.choice(words) for _ in range(60)),
+        published=datetime(2025, 5, 22, 10, number % 60, tzinfo=UTC),
+        guid=f"https://{source}.example.org/news/{number}",
+    )
+
+
+def test_new_stories_written_together_are_the_ones_written_one_at_a_time(tmp_path):
+    """Articles with nothing stored to weigh them against start their stories in one write
+    per batch (``Stories.open_story``); the log must be what placing and storing them one
+    by one gives, near and exact copies within a batch and across the batches of one
+    transaction included."""
+    rng = random.Random(7)
+    fresh = [_wire_story(rng, n, "wire-a") for n in range(8)]
+    swap = _article(SWAP, "wire-a")
+    near = replace(
+        fresh[1],
+        url="https://wire-a.example.org/news/1-update",
+        guid=None,
+        title="Story 1 from wire-a, updated",
+        summary=fresh[1].summary + " Officials gave no further details on Thursday.",
+    )
+    # The same page under another spelling of its URL, with another text: one exact key.
+    respelled = replace(_wire_story(rng, 9, "wire-a"), url="http://www.wire-a.example.org/news/0/")
+    first = [*fresh[:4], swap, near, respelled, *fresh[4:]]
+    second = [
+        replace(swap, url="https://mirror.example.com/swap", source="wire-b"),  # same GUID
+        replace(fresh[2], url="https://wire-b.example.org/copy-2", source="wire-b", guid=None),
+        _wire_story(rng, 20, "wire-b"),
+        replace(_wire_story(rng, 21, "wire-b"), summary="Too short to compare."),
+        replace(fresh[3], source="wire-b"),  # the same page, seen at another source
+        replace(_wire_story(rng, 22, "wire-b"), url="http://wire-a.example.org/news/5/"),
+    ]
+    third = [_wire_story(rng, 30, "wire-c"), _wire_story(rng, 31, "wire-c")]
+    fourth = [replace(third[0], url="https://wire-d.example.org/30", source="wire-d", guid=None)]
+
+    def log_of(path: Path, analysed: bool) -> dict[str, list[tuple[object, ...]]]:
+        path.mkdir()
+        pipeline = _pipeline(path, FollowUpConfig())
+        analyzer = Analyzer.for_rules(pipeline.classifier._rules, pipeline.story_config.similarity)
+        written: list[int] = []
+        real = pipeline.store.insert_new_stories
+        pipeline.store.insert_new_stories = lambda rows: written.append(len(rows)) or real(rows)  # type: ignore[method-assign]
+
+        def given(batch: list[Article]) -> list[Analysis] | None:
+            return analyzer.analyze_all(batch) if analysed else None
+
+        pipeline.ingest(first, given(first))
+        pipeline.ingest(second, given(second))
+        pipeline.ingest_many([(third, given(third), None), (fourth, given(fourth), None)])
+        assert (sum(written) >= 10) == analysed  # most articles went the batched way
+        return _story_log(pipeline.store)
+
+    logs = [log_of(tmp_path / "together", True), log_of(tmp_path / "one-by-one", False)]
+    together, one_by_one = logs
+    assert together == one_by_one
+    hows = [row[4] for row in together["sightings"]]
+    assert hows.count("near") == 1 and hows.count("guid") == 1 and hows.count("text") == 2
+    assert hows.count("url") == 3
+    assert [row[1] for row in together["alerts"]] == ["ops"]
