@@ -118,7 +118,18 @@ def _without_amp(path: str) -> str:
 
 @lru_cache(maxsize=4096)  # an item's link and its GUID are mostly the same URL
 def url_identity(url: str) -> str:
-    """What makes two canonical URLs the same page: no scheme, no ``www.``, no trailing slash."""
+    """What makes two canonical URLs the same page: no scheme, no ``www.``, no trailing slash.
+
+    A plain link (``_PLAIN_URL``: most are) is cut up by the match that recognises it, about
+    a tenth of the cost of parsing it in full."""
+    match = _PLAIN_URL.fullmatch(url)
+    if match is not None:
+        return match["host"].removeprefix("www.") + (match["path"].rstrip("/") or "/")
+    return _identity_in_full(url)
+
+
+def _identity_in_full(url: str) -> str:
+    """``url_identity`` of any URL, from its parsed parts."""
     parts = urlsplit(url)
     host = (parts.hostname or "").lower().removeprefix("www.")
     if parts.port is not None:

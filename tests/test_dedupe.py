@@ -25,6 +25,7 @@ from monitor.dedupe import (
 from monitor.models import Article
 from monitor.normalize import (
     _canonical_in_full,
+    _identity_in_full,
     _plain,
     canonical_url,
     page_canonical_url,
@@ -81,7 +82,8 @@ def test_amp_article_name_is_mapped_to_the_page_it_copies():
 
 def test_links_taken_as_they_are_are_what_the_full_steps_give():
     """``canonical_url`` returns plain links untouched without running courlan and w3lib:
-    for every link it takes that way, the full steps must agree. Random links built from
+    for every link it takes that way, the full steps must agree (and ``url_identity`` cuts
+    such a link up without parsing it: it must agree with the parsed parts on every link). Random links built from
     the characters and parts (AMP, mobile hosts, dot segments, escapes) that change a URL."""
     rng = random.Random(6)
     hosts = [
@@ -125,6 +127,7 @@ def test_links_taken_as_they_are_are_what_the_full_steps_give():
     for _ in range(20_000):
         path = "/".join(rng.choice(parts) for _ in range(rng.randrange(5)))
         url = f"{rng.choice(['http', 'https', 'HTTP'])}://{rng.choice(hosts)}/{path}"
+        assert url_identity(url) == _identity_in_full(url)
         if _plain(url):
             taken += 1
             assert _canonical_in_full(url) == url
@@ -148,6 +151,7 @@ def test_links_in_the_corpora_taken_as_they_are_are_what_the_full_steps_give(sha
 
     assert len(plain) > len(urls) / 2
     assert [url for url in plain if _canonical_in_full(url) != url] == []
+    assert [url for url in urls if url_identity(url) != _identity_in_full(url)] == []
 
 
 def test_rel_canonical_of_a_fetched_page_names_the_article():
