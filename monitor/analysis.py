@@ -36,7 +36,7 @@ class Analysis:
 
     classification: Classification
     fingerprint: Fingerprint
-    bands: list[int] | None = None
+    bands: bytes | None = None  # LSH band keys, packed as stored (``dedupe.pack_bands``)
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,10 @@ class Analyzer:
 
         fps = fingerprints(articles)
         signed = [fp.signature for fp in fps if fp.signature is not None]
-        keys = iter(band_matrix(np.stack(signed), self.similarity).tolist() if signed else [])
+        packed = band_matrix(np.stack(signed), self.similarity) if signed else np.empty((0, 0))
+        width = packed.shape[1] * 8
+        blob = packed.astype("<i8").tobytes()
+        keys = iter(blob[start : start + width] for start in range(0, len(blob), width))
         return [
             Analysis(self.classify(a), fp, None if fp.signature is None else next(keys))
             for a, fp in zip(articles, fps, strict=True)

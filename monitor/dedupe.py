@@ -239,6 +239,10 @@ def pack_bands(keys: Sequence[int]) -> bytes:
     return np.asarray(keys, dtype="<i8").tobytes()
 
 
+def unpack_bands(packed: bytes) -> list[int]:
+    return np.frombuffer(packed, dtype="<i8").tolist()
+
+
 def guid_key(guid: str | None, source: str) -> str | None:
     """A GUID that is a URL or otherwise globally unique stands alone; a short or numeric one
     is only unique within its feed, so it is qualified by the source."""
@@ -316,8 +320,8 @@ class BandIndex:
         self._recent_size = 0
         self._bloom = _Bloom(self.FILTER_KEYS)
         # Whether each article of the batch searched at once (``expect``) shares a key with
-        # one already here or with an article before it in the batch, by its keys.
-        self._expected: dict[tuple[int, ...], bool] = {}
+        # one already here or with an article before it in the batch, by its packed keys.
+        self._expected: dict[bytes, bool] = {}
 
     def __len__(self) -> int:
         return sum(len(keys) for keys, _ in self._runs) + self._recent_size
@@ -330,7 +334,7 @@ class BandIndex:
         return runs + self._bloom.nbytes
 
     def add(self, article_id: int, keys: Sequence[int]) -> None:
-        if tuple(keys) not in self._expected:
+        if self._expected and pack_bands(keys) not in self._expected:
             self._expected = {}  # keys the batch's search did not take into account
         for key in keys:
             self._recent.setdefault(key, []).append(article_id)
@@ -348,42 +352,41 @@ class BandIndex:
         self._filter(flat)
         self._add_run(np.repeat(ids.astype(np.int64), keys.shape[1]), flat)
 
-    def add_expected(self, ids: Sequence[int], key_lists: Sequence[Sequence[int]]) -> None:
-        """Add the keys of articles of the batch searched at once (their search stays good:
-        it took the articles before each one in the batch into account)."""
+    def add_expected(self, ids: Sequence[int], packed: Sequence[bytes]) -> None:
+        """Add the keys (packed, ``pack_bands``) of articles of the batch searched at once
+        (their search stays good: it took the articles before each one in the batch into
+        account)."""
         if not ids:
             return
-        sizes = [len(keys) for keys in key_lists]
-        keys = np.fromiter(chain.from_iterable(key_lists), np.int64, sum(sizes))
+        keys = _unpacked(packed)
         self._filter(keys)
+        sizes = [len(blob) // 8 for blob in packed]
         self._add_run(np.repeat(np.asarray(ids, dtype=np.int64), sizes), keys)
 
-    def expect(self, key_lists: Sequence[Sequence[int]]) -> None:
-        """Search for a batch of articles' keys at once: ``shares_any`` then answers for each
-        of them in the order given (keys of an article before it in the batch count too)."""
+    def expect(self, packed: Sequence[bytes]) -> None:
+        """Search for a batch of articles' keys (each article's packed, ``pack_bands``) at
+        once: ``shares_any`` then answers for each of them in the order given (keys of an
+        article before it in the batch count too)."""
         self._expected = {}
-        if not key_lists:
+        if not packed:
             return
-        sizes = [len(keys) for keys in key_lists]
-        query = np.fromiter(chain.from_iterable(key_lists), np.int64, sum(sizes))
+        query = _unpacked(packed)
         hit = self._found(query)
         order = np.argsort(query, kind="stable")
         ordered = query[order]
         hit[order[1:][ordered[1:] == ordered[:-1]]] = True  # a key that came before in the batch
-        owners = np.repeat(np.arange(len(key_lists)), sizes)
-        shares = np.bincount(owners[hit], minlength=len(key_lists)) > 0
-        self._expected = {
-            tuple(keys): bool(share) for keys, share in zip(key_lists, shares, strict=True)
-        }
+        owners = np.repeat(np.arange(len(packed)), [len(blob) // 8 for blob in packed])
+        shares = np.bincount(owners[hit], minlength=len(packed)) > 0
+        self._expected = dict(zip(packed, shares.tolist(), strict=True))
 
-    def shares_any(self, keys: Sequence[int]) -> bool:
-        """Whether another article has one of these keys (``shared`` without ranking)."""
-        if not keys:
+    def shares_any(self, packed: bytes) -> bool:
+        """Whether another article has one of these keys (packed, ``pack_bands``)."""
+        if not packed:
             return False
-        expected = self._expected.get(tuple(keys)) if self._expected else None
+        expected = self._expected.get(packed) if self._expected else None
         if expected is not None:
             return expected
-        return bool(self._found(np.asarray(keys, dtype=np.int64)).any())
+        return bool(self._found(_unpacked([packed])).any())
 
     def shared(self, keys: Sequence[int], limit: int = 50) -> list[int]:
         """Ids of the articles sharing any of these keys, most shared keys first."""
@@ -501,6 +504,11 @@ class _Bloom:
         """The bit numbers of each key (one row per multiplier)."""
         mixed = np.multiply.outer(self._MULTIPLIERS, keys.astype(np.int64).view(np.uint64))
         return mixed >> self._shift
+
+
+def _unpacked(packed: Sequence[bytes]) -> np.ndarray:
+    """The keys of packed band key lists, laid end to end."""
+    return np.frombuffer(b"".join(packed), dtype="<i8").astype(np.int64)
 
 
 def _sorted_run(keys: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

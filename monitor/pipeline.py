@@ -13,6 +13,7 @@ from datetime import timedelta
 from monitor.analysis import Analysis
 from monitor.classify import Classifier
 from monitor.config import NotifierConfig, StoryConfig
+from monitor.dedupe import unpack_bands
 from monitor.models import Article, Classification, Entity, IngestReport
 from monitor.notify.payload import alert_id, build_payload
 from monitor.store import KnownArticle, Store
@@ -144,7 +145,8 @@ class Pipeline:
         if analysis is None:
             placement = self.stories.place(article)
         else:
-            placement = self.stories.place(article, analysis.fingerprint, analysis.bands)
+            bands = None if analysis.bands is None else unpack_bands(analysis.bands)
+            placement = self.stories.place(article, analysis.fingerprint, bands)
         article_id = self.store.insert_article(article, story_id=placement.story_id)
         if article_id is None:
             return

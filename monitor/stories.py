@@ -124,9 +124,7 @@ class Stories:
         story_id = self.store.create_story(article.url, article.title, when)
         return Placement(story_id, article.url, "first", None, fp, bands)
 
-    def expect(
-        self, fingerprints: Sequence[Fingerprint], bands: Sequence[list[int] | None]
-    ) -> None:
+    def expect(self, fingerprints: Sequence[Fingerprint], bands: Sequence[bytes | None]) -> None:
         """Look up the exact keys of a batch's new articles in one query, and their band keys
         in one search of the band index (instead of each once per article); ``place``
         answers from those until ``done_expecting``."""
@@ -151,7 +149,7 @@ class Stories:
         with it: then ``place`` could only answer "first", and the story's rows can wait to
         be written with others (``store_new``). None when there is a candidate to weigh (or
         the batch was not looked up): ``place`` decides."""
-        fp, bands = analysis.fingerprint, analysis.bands or []
+        fp, bands = analysis.fingerprint, analysis.bands or b""
         keys, expected = fp.exact_keys, self._expected
         if (
             expected is None
@@ -189,7 +187,7 @@ class Stories:
         banded = [story for story in stories if story.analysis.bands]
         if self._index is not None and banded:
             ids = [story.article_id for story in banded]
-            self._index.add_expected(ids, [story.analysis.bands or [] for story in banded])
+            self._index.add_expected(ids, [story.analysis.bands or b"" for story in banded])
             self._own.update(ids)
         self._prune_now_and_then(len(stories))
 
@@ -349,8 +347,8 @@ class Stories:
 _UNKNOWN = object()  # a key the batch's look-up did not cover
 
 
-def _signature_row(fp: Fingerprint, bands: list[int] | None) -> tuple[bytes, bytes] | None:
+def _signature_row(fp: Fingerprint, bands: bytes | None) -> tuple[bytes, bytes] | None:
     """(signature, packed band keys) as stored, when the article has a signature."""
     if fp.signature is None or bands is None:
         return None
-    return signature_bytes(fp.signature), pack_bands(bands)
+    return signature_bytes(fp.signature), bands
