@@ -83,12 +83,11 @@ def _start_parse_workers(config: Config, only_if_sure: bool = False) -> None:
 
 
 def _settle_imports() -> None:
-    """The modules imported so far live as long as the process: ``gc.freeze`` keeps the
-    cyclic garbage collector from walking their hundred thousand objects again at every
-    collection (and at exit), about a tenth of a quiet ``poll --once``."""
-    import gc
+    """The modules imported so far live as long as the process (``monitor.heap``: freezing
+    them took about a tenth off a quiet ``poll --once``)."""
+    from monitor import heap
 
-    gc.freeze()
+    heap.settle()
 
 
 def existing_database(config: Config) -> Path:

@@ -18,6 +18,7 @@ import pytest
 from conftest import rss
 from stories import NEGATIVES, SWAP
 
+from monitor import heap
 from monitor.analysis import Analyzer
 from monitor.batching import IngestBatcher
 from monitor.classify import Classifier, default_rules
@@ -52,6 +53,12 @@ def _feed() -> bytes:
     return rss([{**item, "description": item["description"] + " " + padding} for item in items])
 
 
+def _collector_settings() -> tuple[tuple[int, int, int], int]:
+    import gc
+
+    return gc.get_threshold(), gc.get_freeze_count()
+
+
 def test_a_parse_worker_reaches_the_verdict_and_fingerprint_this_process_would():
     analyzer = Analyzer.for_rules(default_rules(), SIMILARITY)
     pool = ParsePool(workers=1, inline_below=0)
@@ -66,14 +73,17 @@ def test_a_parse_worker_reaches_the_verdict_and_fingerprint_this_process_would()
         # What the worker has loaded: the parsers and the classifier, not the HTTP client
         # or the event loop, which only the writing process uses.
         loaded = pool._pool().submit(eval, "sorted(__import__('sys').modules)").result()
-        # ... and it yields the CPU to the process that fetches, stores and alerts.
+        # ... and it yields the CPU to the process that fetches, stores and alerts, with its
+        # imports frozen out of the garbage collector's way.
         niceness = pool._pool().submit(os.nice, 0).result()
+        collector = pool._pool().submit(_collector_settings).result()
     finally:
         pool.close()
 
     assert {"monitor.sources.parse", "monitor.analysis", "fastfeedparser"} <= set(loaded)
     assert not {"httpx", "monitor.sources.feeds", "scrapy", "twisted"} & set(loaded)
     assert niceness == min(19, os.nice(0) + WORKER_NICENESS) and WORKER_NICENESS > 0
+    assert collector[0] == heap.THRESHOLDS and collector[1] > 10_000
     classifier = Classifier(default_rules())
     assert len(analyses) == len(articles) == 1 + len(NEGATIVES)
     assert "prisoner_swap" in analyses[0].classification.topics

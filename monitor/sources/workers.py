@@ -49,7 +49,11 @@ def start_early() -> None:
 
 
 def in_background() -> None:
-    """A parse worker's initializer: yield the CPU to the process that fetches and writes."""
+    """A parse worker's initializer: yield the CPU to the process that fetches and writes, and
+    keep the garbage collector off what the fork server imported (``monitor.heap``)."""
+    from monitor import heap
+
     # Where it is not permitted (a seccomp filter), the worker keeps its parent's priority.
     with contextlib.suppress(OSError):
         os.nice(WORKER_NICENESS)
+    heap.settle()
