@@ -96,14 +96,13 @@ class Analyzer:
         pass for all of them)."""
         import numpy as np
 
-        from monitor.dedupe import band_matrix, fingerprints
+        from monitor.dedupe import band_matrix, fingerprints, pack_band_rows
 
         fps = fingerprints(articles)
         signed = [fp.signature for fp in fps if fp.signature is not None]
-        packed = band_matrix(np.stack(signed), self.similarity) if signed else np.empty((0, 0))
-        width = packed.shape[1] * 8
-        blob = packed.astype("<i8").tobytes()
-        keys = iter(blob[start : start + width] for start in range(0, len(blob), width))
+        keys = iter(
+            pack_band_rows(band_matrix(np.stack(signed), self.similarity)) if signed else []
+        )
         return [
             Analysis(self.classify(a), fp, None if fp.signature is None else next(keys))
             for a, fp in zip(articles, fps, strict=True)

@@ -239,6 +239,12 @@ def pack_bands(keys: Sequence[int]) -> bytes:
     return np.asarray(keys, dtype="<i8").tobytes()
 
 
+def pack_band_rows(keys: np.ndarray) -> list[bytes]:
+    """``pack_bands`` of each row of a ``band_matrix``."""
+    blob, width = keys.astype("<i8").tobytes(), keys.shape[1] * 8
+    return [blob[start : start + width] for start in range(0, len(blob), width)]
+
+
 def unpack_bands(packed: bytes) -> list[int]:
     return np.frombuffer(packed, dtype="<i8").tolist()
 

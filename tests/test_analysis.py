@@ -545,6 +545,13 @@ def test_a_failed_delivery_raises_for_its_own_source_only(tmp_path):
     assert isinstance(bad, Exception)
 
 
+def test_a_feed_whose_items_are_all_too_short_to_compare_is_analysed():
+    analyzer = Analyzer.for_rules(default_rules(), SIMILARITY)
+    short = [Article(url=f"https://example.org/{n}", title="Brief", source="x") for n in range(3)]
+    analyses = analyzer.analyze_all(short)
+    assert [(a.fingerprint.signature, a.bands) for a in analyses] == [(None, None)] * 3
+
+
 @pytest.mark.parametrize("similarity", [0.3, 0.45, 0.8])
 def test_band_keys_agree_however_many_signatures_are_banded_at_once(similarity):
     texts = [comparable_text(parse_feed(rss([item]), "x")[0]) for item in [SWAP, *NEGATIVES]]
