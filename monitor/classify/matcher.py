@@ -41,8 +41,10 @@ class TermIndex:
     def _build(self) -> ahocorasick.Automaton:
         automaton = ahocorasick.Automaton()
         for text in self._patterns.keys() | self._names.keys():
-            terms = tuple(self._patterns.get(text, ()))
-            automaton.add_word(text, (len(text), terms, self._names.get(text, ())))
+            terms = self._patterns.get(text, ())
+            whole = tuple(term_id for term_id, prefix in terms if not prefix)
+            prefixes = tuple(term_id for term_id, prefix in terms if prefix)
+            automaton.add_word(text, (len(text), whole, prefixes, self._names.get(text, ())))
         if len(automaton):
             automaton.make_automaton()
         return automaton
@@ -61,19 +63,23 @@ class TermIndex:
         if not folded or not len(self._automaton):
             return hits, names
         size = len(folded)
-        for last, (length, terms, entities) in self._automaton.iter(folded):
-            start, end = last - length + 1, last + 1
-            # Inlined word-boundary tests (str.isalnum): this loop is the classifier's hot path.
+        # The classifier's hot path: word-boundary tests inlined (str.isalnum), and a match's
+        # whole-word terms, prefix terms and names kept apart when the automaton was built.
+        for last, (length, whole, prefixes, entities) in self._automaton.iter(folded):
+            start = last - length + 1
             if start and folded[start - 1].isalnum():
                 continue
-            closed = end == size or not folded[end].isalnum()
-            for term_id, prefix in terms:
-                if prefix:
-                    hits[term_id].append((start, _word_end(folded, end)))
-                elif closed:
-                    hits[term_id].append((start, end))
-            if entities and closed:
-                names.append((start, end, entities))
+            end = last + 1
+            if end == size or not folded[end].isalnum():
+                span = (start, end)
+                for term_id in whole:
+                    hits[term_id].append(span)
+                if entities:
+                    names.append((start, end, entities))
+            if prefixes:
+                span = (start, _word_end(folded, end))
+                for term_id in prefixes:
+                    hits[term_id].append(span)
         return hits, names
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from monitor.classify.entities import Candidate, Mention
 from monitor.classify.matcher import Span, TermIndex
@@ -196,16 +197,22 @@ class CompiledRequirement:
     def possible(self, hits: Hits, candidates: Iterable[Candidate]) -> bool:
         """Whether ``met`` can hold once the candidates are resolved: each candidate becomes
         at most one mention, of one of its entries' types."""
-        count = sum(len(hits[t]) for t in self.terms & hits.keys())
-        if count >= self.rule.min or not self.rule.entities:
-            return count >= self.rule.min
-        wanted = set(self.rule.entities)
+        needed = self.rule.min - sum(len(hits[t]) for t in self.terms & hits.keys())
+        if needed <= 0 or not self.rule.entities:
+            return needed <= 0
+        wanted = self.entity_types
         for _, _, entries in candidates:
-            if any(entry.info.type in wanted for entry in entries):
-                count += 1
-                if count >= self.rule.min:
-                    return True
+            for entry in entries:
+                if entry.info.type in wanted:
+                    needed -= 1
+                    if not needed:
+                        return True
+                    break
         return False
+
+    @cached_property
+    def entity_types(self) -> frozenset[str]:
+        return frozenset(self.rule.entities)
 
 
 class CompiledTopic:
