@@ -571,14 +571,16 @@ class Store:
     # -- sources ----------------------------------------------------------------------------
 
     def sync_sources(self, sources: list[tuple[str, str, str | None]]) -> None:
-        """Make sure every configured (name, kind, url) has a row; rows are kept for history."""
+        """Make sure every configured (name, kind, url) has a row; rows are kept for history.
+        A row that says so already is left as it is (every command calls this: most start
+        with nothing to change, and then write nothing)."""
         with self.atomic():
-            for name, kind, url in sources:
-                self.conn.execute(
-                    "INSERT INTO sources (name, kind, url) VALUES (?, ?, ?)"
-                    " ON CONFLICT(name) DO UPDATE SET kind = excluded.kind, url = excluded.url",
-                    [name, kind, url],
-                )
+            self.conn.executemany(
+                "INSERT INTO sources (name, kind, url) VALUES (?, ?, ?)"
+                " ON CONFLICT(name) DO UPDATE SET kind = excluded.kind, url = excluded.url"
+                " WHERE kind IS NOT excluded.kind OR url IS NOT excluded.url",
+                sources,
+            )
 
     def record_success(self, name: str, new_articles: int, next_poll: datetime | None) -> None:
         now = now_iso()

@@ -257,6 +257,29 @@ def test_a_pass_records_its_unchanged_and_failed_feeds_in_one_transaction(tmp_pa
     assert statuses["gone"]["consecutive_failures"] == 2
 
 
+def test_starting_again_on_the_same_feeds_writes_nothing_and_a_moved_feed_is_updated(
+    tmp_path, server
+):
+    """Every command makes sure each configured source has its row: rows that already say
+    what the config says are not written again (a WAL write of the table on every start),
+    and a feed whose URL changed is updated."""
+    server.routes["/a.xml"] = rss([SWAP])
+    config = write_config(tmp_path, f'feeds: [{{name: a, url: "{server.url("/a.xml")}"}}]')
+    poll_once(config)
+    changes: list[int] = []
+
+    async def start(path: Path) -> None:
+        async with Service(load_config(path)) as service:
+            changes.append(service.store.conn.total_changes)
+
+    asyncio.run(start(config))
+    moved = write_config(tmp_path, f'feeds: [{{name: a, url: "{server.url("/b.xml")}"}}]')
+    asyncio.run(start(moved))
+
+    assert changes == [0, 1]
+    assert source(moved, "a")["url"] == server.url("/b.xml")
+
+
 def test_a_feed_that_stored_articles_is_recorded_before_the_pass_ends(tmp_path, server):
     release = threading.Event()
 
