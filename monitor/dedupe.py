@@ -420,7 +420,7 @@ class BandIndex:
         ids = np.concatenate([ids for _, ids in self._runs])
         keep = ids >= article_id
         self._runs = [_sorted_run(keys[keep], ids[keep])] if keep.any() else []
-        self._bloom = _Bloom(max(4 * int(keep.sum()), self.FILTER_KEYS))
+        self._bloom = _Bloom(max(2 * int(keep.sum()), self.FILTER_KEYS))
         self._bloom.add(keys[keep])
 
     def _found(self, query: np.ndarray) -> np.ndarray:
@@ -440,13 +440,13 @@ class BandIndex:
         return hit
 
     def _filter(self, keys: np.ndarray) -> None:
-        """Put keys in the Bloom filter; when it is full, a filter four times larger is made
-        from all the keys (rarely: each time the index has grown fourfold)."""
+        """Put keys in the Bloom filter; when it is full, one for twice the keys it then
+        holds is made from all of them (rarely: each time the index has doubled)."""
         if self._bloom.count + len(keys) > self._bloom.capacity:
             stored = [run_keys for run_keys, _ in self._runs]
             stored.append(np.fromiter(self._recent.keys(), np.int64, len(self._recent)))
             everything = np.concatenate([*stored, keys])
-            self._bloom = _Bloom(4 * len(everything))
+            self._bloom = _Bloom(2 * len(everything))
             self._bloom.add(everything)
         else:
             self._bloom.add(keys)
@@ -478,18 +478,18 @@ class BandIndex:
 class _Bloom:
     """Bits that say a key is surely not in a set, or may be (a key not in it passes for one
     in about 1 case in 200 when the filter holds ``capacity`` keys, far fewer before):
-    sixteen bits a key, three bits set for each, taken from the key by multiplying hashing
-    (band keys are well mixed already)."""
+    sixteen bits a key, three bits set for each, taken from the key by multiplicative hashing
+    (band keys are well mixed already) and mapped onto the bits by multiplying again."""
 
     _MULTIPLIERS = np.array(
         [0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9], dtype=np.uint64
     )
+    _HIGH = np.uint64(32)
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        size_bits = (16 * self.capacity - 1).bit_length()  # log2 of the bits, rounded up
-        self._shift = np.uint64(64 - size_bits)
-        self._bits = np.zeros(1 << (size_bits - 3), dtype=np.uint8)
+        self._bits = np.zeros((16 * capacity + 7) // 8, dtype=np.uint8)
+        self._size = np.uint64(8 * len(self._bits))
         self.count = 0
 
     @property
@@ -498,18 +498,21 @@ class _Bloom:
 
     def add(self, keys: np.ndarray) -> None:
         slots = self._slots(keys).reshape(-1)
-        np.bitwise_or.at(self._bits, slots >> 3, np.left_shift(1, slots & 7).astype(np.uint8))
+        masks = np.left_shift(np.uint8(1), (slots & 7).astype(np.uint8))
+        np.bitwise_or.at(self._bits, (slots >> 3).astype(np.intp), masks)
         self.count += len(keys)
 
     def maybe(self, keys: np.ndarray) -> np.ndarray:
         """For each key, whether it may be in the set."""
         slots = self._slots(keys)
-        return ((self._bits[slots >> 3] >> (slots & 7)) & 1).all(axis=0).astype(bool)
+        bytes_ = self._bits[(slots >> 3).astype(np.intp)]
+        return ((bytes_ >> (slots & 7).astype(np.uint8)) & 1).all(axis=0).astype(bool)
 
     def _slots(self, keys: np.ndarray) -> np.ndarray:
-        """The bit numbers of each key (one row per multiplier)."""
+        """The bit numbers of each key (one row per multiplier): the high 32 bits of each
+        product, scaled to the filter's size."""
         mixed = np.multiply.outer(self._MULTIPLIERS, keys.astype(np.int64).view(np.uint64))
-        return mixed >> self._shift
+        return ((mixed >> self._HIGH) * self._size) >> self._HIGH
 
 
 def _unpacked(packed: Sequence[bytes]) -> np.ndarray:
