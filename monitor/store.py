@@ -407,21 +407,8 @@ class Store:
             with self.atomic():
                 return self.insert_article(article, fetched_at, story_id)
         cursor = self.conn.execute(
-            "INSERT OR IGNORE INTO articles (url, title, source, published, fetched_at, summary,"
-            " text, guid, author, language, story_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                article.url,
-                article.title,
-                article.source,
-                iso(article.published),
-                iso(fetched_at) if fetched_at else now_iso(),
-                article.summary,
-                article.text,
-                article.guid,
-                article.author,
-                article.language,
-                story_id,
-            ],
+            f"INSERT OR IGNORE INTO articles ({_ARTICLE_COLUMNS}) VALUES ({_marks(11)})",
+            _article_values(article, iso(fetched_at) if fetched_at else now_iso(), story_id),
         )
         if not (cursor.rowcount and cursor.lastrowid):
             return None
@@ -817,22 +804,7 @@ class Store:
         signatures: list[tuple[Any, ...]] = []
         sightings: list[tuple[Any, ...]] = []
         for article, article_id, story_id, first_published, exact_keys, signature in stories:
-            articles.append(
-                (
-                    article_id,
-                    article.url,
-                    article.title,
-                    article.source,
-                    iso(article.published),
-                    now,
-                    article.summary,
-                    article.text,
-                    article.guid,
-                    article.author,
-                    article.language,
-                    story_id,
-                )
-            )
+            articles.append((article_id, *_article_values(article, now, story_id)))
             rows.append(
                 (story_id, article.url, article.title, article_id, iso(first_published), now, now)
             )
@@ -841,9 +813,7 @@ class Store:
                 signatures.append((article_id, story_id, now, *signature))
             sightings.append((story_id, article_id, article.source, article.url, "first", now))
         self.conn.executemany(
-            "INSERT INTO articles (id, url, title, source, published, fetched_at, summary, text,"
-            " guid, author, language, story_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            articles,
+            f"INSERT INTO articles (id, {_ARTICLE_COLUMNS}) VALUES ({_marks(12)})", articles
         )
         self.conn.executemany(
             "INSERT INTO stories (id, key, title, first_article_id, first_published, created_at,"
@@ -1043,6 +1013,34 @@ class Store:
             " ORDER BY m.matched_at DESC, m.id DESC LIMIT ?"
         )
         return list(self.db.query(sql, [*params, limit]))
+
+
+_ARTICLE_COLUMNS = (
+    "url, title, source, published, fetched_at, summary, text, guid, author, language, story_id"
+)
+
+
+def _article_values(
+    article: Article, fetched_at: str | None, story_id: int | None
+) -> tuple[Any, ...]:
+    """An article's row, in the order of ``_ARTICLE_COLUMNS``."""
+    return (
+        article.url,
+        article.title,
+        article.source,
+        iso(article.published),
+        fetched_at,
+        article.summary,
+        article.text,
+        article.guid,
+        article.author,
+        article.language,
+        story_id,
+    )
+
+
+def _marks(count: int) -> str:
+    return ", ".join("?" * count)
 
 
 _STORY_SCHEMA = [
