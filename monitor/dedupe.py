@@ -397,8 +397,9 @@ class BandIndex:
     def shared(self, keys: Sequence[int], limit: int = 50) -> list[int]:
         """Ids of the articles sharing any of these keys, most shared keys first."""
         query = np.asarray(keys, dtype=np.int64)
+        query = query[self._bloom.maybe(query)]  # the runs are searched for the rest only
         counts: dict[int, int] = {}
-        for run_keys, run_ids in self._runs:
+        for run_keys, run_ids in self._runs if len(query) else ():
             starts = run_keys.searchsorted(query).tolist()
             ends = run_keys.searchsorted(query, "right").tolist()
             for start, end in zip(starts, ends, strict=True):
