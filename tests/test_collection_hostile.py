@@ -3,6 +3,7 @@ good sources' stories are stored, and every bad source's reason is recorded in `
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import socket
@@ -22,6 +23,8 @@ from pathlib import Path
 import pytest
 from conftest import REPO, LoopbackServer, monitor_env, rss, run_monitor, write_config
 from stories import SWAP
+
+from monitor.sources.http import FetchLimits, FetchResult, Validators, build_client, fetch
 
 MB = 1024 * 1024
 BILLION_LAUGHS = b"""<?xml version="1.0"?>
@@ -233,6 +236,53 @@ def test_redirects_within_the_limit_are_followed(tmp_path, server):
     assert result.returncode == 0, result.stderr
     db = sqlite3.connect(tmp_path / "monitor.db")
     assert db.execute("SELECT count(*) FROM articles").fetchone()[0] == 1
+
+
+def test_a_cookie_set_on_a_redirect_lasts_for_that_fetch_only(server):
+    # A consent wall: no cookie, and the feed sends you to itself with one.
+    def consent(request):  # type: ignore[no-untyped-def]
+        if "consent=yes" in cookie_of(request):
+            return rss([SWAP])
+        return (302, {"Location": "/feed.xml", "Set-Cookie": "consent=yes; Path=/"}, b"")
+
+    server.routes["/feed.xml"] = consent
+
+    async def poll_twice() -> list[FetchResult]:
+        limits = FetchLimits()
+        async with build_client("newsmonitor-test", 4, limits) as client:
+            return [
+                await fetch(client, server.url("/feed.xml"), Validators(), limits) for _ in "ab"
+            ]
+
+    results = asyncio.run(poll_twice())
+
+    assert [r.status for r in results] == [200, 200]
+    assert all(b"<item>" in r.content for r in results)
+    # Sent back on the redirect it came with, never on a later poll.
+    assert [cookie_of(r) for r in server.requests] == ["", "consent=yes", "", "consent=yes"]
+
+
+def cookie_of(request) -> str:  # type: ignore[no-untyped-def]
+    return next((v for k, v in request.headers.items() if k.lower() == "cookie"), "")
+
+
+def test_feeds_go_through_the_proxy_the_environment_names(tmp_path, server):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens here: only the proxy can answer
+    feed = f"http://127.0.0.1:{port}/feed.xml"
+    server.routes[feed] = rss([SWAP])  # the proxy sees the absolute URL, and relays the feed
+    config = write_config(tmp_path, f'feeds: [{{name: proxied, url: "{feed}"}}]')
+
+    result = run_monitor(
+        "poll", "--once", "--config", str(config), HTTP_PROXY=server.base, NO_PROXY="", no_proxy=""
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert [r.path for r in server.requests] == [feed]
+    db = sqlite3.connect(tmp_path / "monitor.db")
+    assert db.execute("SELECT count(*) FROM articles").fetchone()[0] == 1
+    assert db.execute("SELECT last_error FROM sources").fetchone()[0] is None
 
 
 def test_a_refused_connection_is_a_network_failure(tmp_path):
