@@ -434,14 +434,17 @@ def test_commands_never_import_the_crawler_metrics_or_apprise_they_do_not_use(
 
 def test_a_poll_in_which_nothing_changed_loads_no_parser_or_classifier(tmp_path, server):
     """Start-up is most of a quiet pass: a poll answered only with 304s skips the parsers,
-    the classifier, the story index and sqlite-utils, and their imports."""
+    the classifier, the story index, sqlite-utils and the process pool, and their imports."""
     server.routes["/feed.xml"] = etagged_swap
     config = one_feed(tmp_path, server.url("/feed.xml"))
     first = run_monitor("poll", "--once", "--config", str(config))
     assert first.returncode == 0 and "1 new" in first.stdout, first.stderr
     loaded = modules_loaded(
         ["poll", "--once", "--config", str(config)],
-        {"fastfeedparser", "feedparser", "monitor", "sqlite_utils", "numpy", "httpx", "click"},
+        {
+            *("fastfeedparser", "feedparser", "monitor", "sqlite_utils", "numpy", "httpx"),
+            *("click", "multiprocessing"),
+        },
     )
 
     assert not loaded & {
@@ -453,6 +456,8 @@ def test_a_poll_in_which_nothing_changed_loads_no_parser_or_classifier(tmp_path,
         "monitor.pipeline",
         "monitor.stories",
         "monitor.dedupe",
+        "monitor.sources.workers",  # the parse workers' process pool, and multiprocessing
+        "multiprocessing",
         "sqlite_utils",
         "numpy",
         "httpx._main",  # httpx's own command-line client, and the click it needs

@@ -14,8 +14,6 @@ import functools
 import hashlib
 import logging
 import os
-from concurrent.futures import Executor, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -23,11 +21,12 @@ from typing import TYPE_CHECKING
 import httpx
 
 from monitor.models import Article
-from monitor.sources import workers
 from monitor.sources.errors import SourceError
 from monitor.sources.http import FetchLimits, FetchResult, HostLimiter, Validators, fetch
 
 if TYPE_CHECKING:
+    from concurrent.futures import Executor, ProcessPoolExecutor
+
     from monitor.analysis import Analysis, Analyzer
     from monitor.sources.parse import ParsedFeed
 
@@ -100,7 +99,10 @@ class ParsePool:
         """Parse (and analyse) one document; any failure is a SourceError of kind ``parse``,
         recorded on its feed, whatever a parser or the classifier raised."""
         # The parsers load with the first document: a pass answered only with 304s never
-        # imports them. Workers import only ``parse`` (and the analyzer's modules).
+        # imports them, nor the process pool. Workers import only ``parse`` (and the
+        # analyzer's modules).
+        from concurrent.futures.process import BrokenProcessPool
+
         from monitor.sources import parse
 
         try:
@@ -148,6 +150,8 @@ class ParsePool:
         job: asyncio.Future[list[ParsedFeed | Exception]],
     ) -> None:
         """Hand each document of a finished job its outcome, and send the next ones."""
+        from concurrent.futures.process import BrokenProcessPool
+
         self._in_flight -= 1
         if job.cancelled():
             outcomes: list[ParsedFeed | BaseException] = [asyncio.CancelledError()] * len(taken)
@@ -170,6 +174,10 @@ class ParsePool:
 
     def _pool(self) -> Executor:
         if self._executor is None:
+            from concurrent.futures import ProcessPoolExecutor
+
+            from monitor.sources import workers
+
             self._executor = ProcessPoolExecutor(
                 self.workers, mp_context=workers.context(), initializer=workers.in_background
             )
