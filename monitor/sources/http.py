@@ -237,7 +237,9 @@ async def _read(response: httpx.Response, limits: FetchLimits) -> FetchResult:
     if response.status_code == 304:
         # No body by definition, but closing a response before reading it to its end closes
         # the connection too: read it, and the next conditional GET reuses the connection.
-        await response.aread()
+        # (Raw: nothing to decode, and ``aread``'s decoder layers cost about 1% of a fetch.)
+        async for _ in response.aiter_raw():
+            pass
     else:
         content = await _read_body(response, limits)
     return FetchResult(
