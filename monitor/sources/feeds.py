@@ -224,7 +224,9 @@ class FeedPoller:
                 fetched.validators.etag or validators.etag,
                 fetched.validators.last_modified or validators.last_modified,
             )
-            return PollResult("not modified", replace(fetched, validators=kept), last_hash)
+            if kept != fetched.validators:
+                fetched = replace(fetched, validators=kept)
+            return PollResult("not modified", fetched, last_hash)
         body_hash = hashlib.sha256(fetched.content).hexdigest()
         if body_hash == last_hash:
             return PollResult("unchanged", fetched, body_hash)

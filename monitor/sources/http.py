@@ -17,8 +17,6 @@ from __future__ import annotations
 import asyncio
 import re
 import zlib
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -142,12 +140,13 @@ class HostLimiter:
         self.per_host = per_host
         self._slots: dict[str, asyncio.Semaphore] = {}
 
-    @asynccontextmanager
-    async def slot(self, url: str) -> AsyncIterator[None]:
+    def slot(self, url: str) -> asyncio.Semaphore:
+        """The host's slots (``async with limiter.slot(url): ...``)."""
         host = (urlsplit(url).hostname or "").lower()
-        semaphore = self._slots.setdefault(host, asyncio.Semaphore(self.per_host))
-        async with semaphore:
-            yield
+        semaphore = self._slots.get(host)
+        if semaphore is None:
+            semaphore = self._slots[host] = asyncio.Semaphore(self.per_host)
+        return semaphore
 
 
 async def fetch(
@@ -223,14 +222,15 @@ def _timeout_phase(exc: httpx.TimeoutException) -> str:
 
 
 async def _read(response: httpx.Response, limits: FetchLimits) -> FetchResult:
-    retry_after = parse_retry_after(response.headers.get("retry-after"))
+    headers = dict(response.headers.items())  # lower-case names, repeated ones joined
+    retry_after = parse_retry_after(headers.get("retry-after"))
     if response.status_code >= 400:
         raise SourceError(
             f"HTTP {response.status_code} {response.reason_phrase}".strip(),
             "http_status",
             retry_after=retry_after,
         )
-    declared = response.headers.get("content-length", "")
+    declared = headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limits.max_bytes:
         raise SourceError(f"declares {int(declared)} bytes, over {limits.max_bytes}", "too_large")
     content = b""
@@ -241,21 +241,21 @@ async def _read(response: httpx.Response, limits: FetchLimits) -> FetchResult:
         async for _ in response.aiter_raw():
             pass
     else:
-        content = await _read_body(response, limits)
+        content = await _read_body(response, headers.get("content-encoding", ""), limits)
     return FetchResult(
         url=str(response.url),
         status=response.status_code,
         content=content,
-        content_type=response.headers.get("content-type", ""),
-        validators=Validators(response.headers.get("etag"), response.headers.get("last-modified")),
-        max_age=parse_max_age(response.headers.get("cache-control")),
+        content_type=headers.get("content-type", ""),
+        validators=Validators(headers.get("etag"), headers.get("last-modified")),
+        max_age=parse_max_age(headers.get("cache-control")),
         retry_after=retry_after,
     )
 
 
-async def _read_body(response: httpx.Response, limits: FetchLimits) -> bytes:
+async def _read_body(response: httpx.Response, encoding: str, limits: FetchLimits) -> bytes:
     """The decoded body, refusing more than the caps on the wire and after decompression."""
-    decoder = BoundedDecoder(response.headers.get("content-encoding", ""), limits.max_decoded_bytes)
+    decoder = BoundedDecoder(encoding, limits.max_decoded_bytes)
     wire = 0
     parts: list[bytes] = []
     async for chunk in response.aiter_raw(CHUNK):
